@@ -1,0 +1,38 @@
+// swift-tools-version: 6.1
+//
+// Strata's benchmarks: their own package, so SwiftNIO, Hummingbird and
+// ordo-one/benchmark never reach the main package (DESIGN §1, §8).
+// Run: `make bench-micro` (or `cd Benchmarks && swift package benchmark`).
+import PackageDescription
+
+let package = Package(
+    name: "StrataBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Strata", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "SocketsBenchmarks",
+            dependencies: [
+                .product(name: "StrataSockets", package: "Strata"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/SocketsBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "ThreadsBenchmarks",
+            dependencies: [
+                .product(name: "StrataThreads", package: "Strata"),
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ThreadsBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,61 @@
+# Strata — every target is a thin call into .ci/ or swift; `.ci/run` is what CI runs.
+#
+#   make run           install what is missing, build, run the demo (today: strata-abi audit)
+#   make test          install what tests need, build, run every test (CI runs this)
+#   make test-sanitize the tests under ThreadSanitizer, then AddressSanitizer
+#   make abi-tools     install every cross compiler the tables are generated with
+#   make abi-generate  regenerate abi-tables/*.json and the files derived from them
+#   make abi-verify    compile every Linux target's assertion header with its cross compiler
+#   make abi-mutation  prove that a wrong table fails `swift build`
+#   make bench-micro   the ordo-one/benchmark micro benchmarks (Benchmarks/)
+
+SWIFT ?= swift
+ABI := .build/debug/strata-abi
+# Targets `make test` verifies with cross compilers (CI); `make abi-verify` does all.
+CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64
+
+.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro clean
+
+run:
+	@.ci/deps.sh run
+	$(SWIFT) build --product strata-abi
+	$(ABI) audit
+
+build:
+	@.ci/deps.sh run
+	$(SWIFT) build
+
+test:
+	@.ci/deps.sh test
+	$(SWIFT) build --build-tests
+	.ci/abi-verify.sh $(CI_ABI_TARGETS)
+	STRATA_ABI=$(CURDIR)/$(ABI) .ci/abi-mutation.sh
+	$(ABI) audit
+	$(SWIFT) test
+
+test-sanitize:
+	@.ci/deps.sh test
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+
+abi-tools:
+	@.ci/deps.sh abi-tools
+
+abi-generate: abi-tools
+	$(SWIFT) build --product strata-abi
+	$(ABI) generate
+
+abi-verify: abi-tools
+	.ci/abi-verify.sh
+
+abi-mutation:
+	@.ci/deps.sh test
+	$(SWIFT) build --product strata-abi
+	STRATA_ABI=$(CURDIR)/$(ABI) .ci/abi-mutation.sh
+
+bench-micro:
+	@.ci/deps.sh run
+	cd Benchmarks && $(SWIFT) package --scratch-path ../.build-bench benchmark
+
+clean:
+	rm -rf .build .build-* abi-tables/.work

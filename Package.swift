@@ -1,0 +1,84 @@
+// swift-tools-version: 6.0
+//
+// Strata: a low-level networking runtime toolkit. One package, one library
+// product per module; modules compose bottom-up (see docs/ARCHITECTURE.md and
+// the layering test in Tests/LayeringTests).
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "StrataSockets", targets: ["StrataSockets"]),
+        .library(name: "StrataThreads", targets: ["StrataThreads"]),
+        .executable(name: "strata-abi", targets: ["strata-abi"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shim: only what Swift cannot import, plus the generated
+        // compile-time ABI assertions for the host target.
+        .target(
+            name: "CStrataSys",
+            path: "Modules/CStrataSys",
+            exclude: ["README.md", "VERSION", "CHANGELOG.md", "abi"],
+            sources: ["shim.c"]
+        ),
+        .target(
+            name: "StrataSockets",
+            dependencies: ["CStrataSys"],
+            path: "Modules/Sockets/Sources"
+        ),
+        .target(
+            name: "StrataThreads",
+            dependencies: ["CStrataSys"],
+            path: "Modules/Threads/Sources"
+        ),
+
+        // The ABI catalogue, table model, ELF reader and renderers shared by
+        // the `strata-abi` CLI and the ABI tests. Internal: no API promise.
+        .target(
+            name: "_StrataABIKit",
+            dependencies: ["CStrataSys"],
+            path: "Tools/strata-abi/Sources/ABIKit"
+        ),
+        .executableTarget(
+            name: "strata-abi",
+            dependencies: [
+                "_StrataABIKit",
+                "CStrataSys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/strata-abi/Sources/CLI"
+        ),
+
+        .testTarget(
+            name: "StrataABITests",
+            dependencies: ["_StrataABIKit", "CStrataSys", "StrataSockets"],
+            path: "Tests/ABITests"
+        ),
+        .testTarget(
+            name: "StrataSocketsTests",
+            dependencies: ["StrataSockets", "CStrataSys", "strata-test-peer"],
+            path: "Tests/SocketsTests"
+        ),
+        // A child process for tests that must change process-wide state (RLIMIT_NOFILE
+        // for EMFILE) without disturbing tests running in parallel in the test process.
+        .executableTarget(
+            name: "strata-test-peer",
+            dependencies: ["StrataSockets"],
+            path: "Tests/TestPeer"
+        ),
+        .testTarget(
+            name: "StrataThreadsTests",
+            dependencies: ["StrataThreads"],
+            path: "Tests/ThreadsTests"
+        ),
+        .testTarget(
+            name: "StrataLayeringTests",
+            path: "Tests/LayeringTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
