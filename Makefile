@@ -12,7 +12,8 @@
 SWIFT ?= swift
 ABI := .build/debug/strata-abi
 # Targets `make test` verifies with cross compilers (CI); `make abi-verify` does all.
-CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64
+# Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
+CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64 darwin-arm64 darwin-x86_64 freebsd-x86_64
 
 .PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro clean
 

@@ -183,6 +183,1790 @@ let errnoNameTable: [(name: StaticString, code: Int32)] = [
     ("EOWNERDEAD", 130),
     ("ENOTRECOVERABLE", 131),
 ]
+#elseif os(Linux) && arch(arm64) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-aarch64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(arm) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-armv7"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(riscv64) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-riscv64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(i386) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-i686"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(powerpc64le) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-ppc64le"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(s390x) && canImport(Glibc)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-gnu-s390x"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif os(Linux) && arch(x86_64) && canImport(Musl)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "linux-musl-x86_64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 11: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 35: return "EDEADLK"
+    case 36: return "ENAMETOOLONG"
+    case 37: return "ENOLCK"
+    case 38: return "ENOSYS"
+    case 39: return "ENOTEMPTY"
+    case 40: return "ELOOP"
+    case 42: return "ENOMSG"
+    case 43: return "EIDRM"
+    case 61: return "ENODATA"
+    case 62: return "ETIME"
+    case 71: return "EPROTO"
+    case 74: return "EBADMSG"
+    case 75: return "EOVERFLOW"
+    case 84: return "EILSEQ"
+    case 77: return "EBADFD"
+    case 88: return "ENOTSOCK"
+    case 89: return "EDESTADDRREQ"
+    case 90: return "EMSGSIZE"
+    case 91: return "EPROTOTYPE"
+    case 92: return "ENOPROTOOPT"
+    case 93: return "EPROTONOSUPPORT"
+    case 94: return "ESOCKTNOSUPPORT"
+    case 95: return "EOPNOTSUPP"
+    case 96: return "EPFNOSUPPORT"
+    case 97: return "EAFNOSUPPORT"
+    case 98: return "EADDRINUSE"
+    case 99: return "EADDRNOTAVAIL"
+    case 100: return "ENETDOWN"
+    case 101: return "ENETUNREACH"
+    case 102: return "ENETRESET"
+    case 103: return "ECONNABORTED"
+    case 104: return "ECONNRESET"
+    case 105: return "ENOBUFS"
+    case 106: return "EISCONN"
+    case 107: return "ENOTCONN"
+    case 108: return "ESHUTDOWN"
+    case 109: return "ETOOMANYREFS"
+    case 110: return "ETIMEDOUT"
+    case 111: return "ECONNREFUSED"
+    case 112: return "EHOSTDOWN"
+    case 113: return "EHOSTUNREACH"
+    case 114: return "EALREADY"
+    case 115: return "EINPROGRESS"
+    case 116: return "ESTALE"
+    case 122: return "EDQUOT"
+    case 125: return "ECANCELED"
+    case 130: return "EOWNERDEAD"
+    case 131: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("EPROTO", 71),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("EILSEQ", 84),
+    ("EBADFD", 77),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EDQUOT", 122),
+    ("ECANCELED", 125),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+]
+#elseif canImport(Darwin) && arch(arm64)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "darwin-arm64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 35: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 11: return "EDEADLK"
+    case 63: return "ENAMETOOLONG"
+    case 77: return "ENOLCK"
+    case 78: return "ENOSYS"
+    case 66: return "ENOTEMPTY"
+    case 62: return "ELOOP"
+    case 91: return "ENOMSG"
+    case 90: return "EIDRM"
+    case 96: return "ENODATA"
+    case 101: return "ETIME"
+    case 100: return "EPROTO"
+    case 94: return "EBADMSG"
+    case 84: return "EOVERFLOW"
+    case 92: return "EILSEQ"
+    case 38: return "ENOTSOCK"
+    case 39: return "EDESTADDRREQ"
+    case 40: return "EMSGSIZE"
+    case 41: return "EPROTOTYPE"
+    case 42: return "ENOPROTOOPT"
+    case 43: return "EPROTONOSUPPORT"
+    case 44: return "ESOCKTNOSUPPORT"
+    case 102: return "EOPNOTSUPP"
+    case 45: return "ENOTSUP"
+    case 46: return "EPFNOSUPPORT"
+    case 47: return "EAFNOSUPPORT"
+    case 48: return "EADDRINUSE"
+    case 49: return "EADDRNOTAVAIL"
+    case 50: return "ENETDOWN"
+    case 51: return "ENETUNREACH"
+    case 52: return "ENETRESET"
+    case 53: return "ECONNABORTED"
+    case 54: return "ECONNRESET"
+    case 55: return "ENOBUFS"
+    case 56: return "EISCONN"
+    case 57: return "ENOTCONN"
+    case 58: return "ESHUTDOWN"
+    case 59: return "ETOOMANYREFS"
+    case 60: return "ETIMEDOUT"
+    case 61: return "ECONNREFUSED"
+    case 64: return "EHOSTDOWN"
+    case 65: return "EHOSTUNREACH"
+    case 37: return "EALREADY"
+    case 36: return "EINPROGRESS"
+    case 70: return "ESTALE"
+    case 69: return "EDQUOT"
+    case 89: return "ECANCELED"
+    case 105: return "EOWNERDEAD"
+    case 104: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 35),
+    ("EWOULDBLOCK", 35),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 11),
+    ("ENAMETOOLONG", 63),
+    ("ENOLCK", 77),
+    ("ENOSYS", 78),
+    ("ENOTEMPTY", 66),
+    ("ELOOP", 62),
+    ("ENOMSG", 91),
+    ("EIDRM", 90),
+    ("ENODATA", 96),
+    ("ETIME", 101),
+    ("EPROTO", 100),
+    ("EBADMSG", 94),
+    ("EOVERFLOW", 84),
+    ("EILSEQ", 92),
+    ("ENOTSOCK", 38),
+    ("EDESTADDRREQ", 39),
+    ("EMSGSIZE", 40),
+    ("EPROTOTYPE", 41),
+    ("ENOPROTOOPT", 42),
+    ("EPROTONOSUPPORT", 43),
+    ("ESOCKTNOSUPPORT", 44),
+    ("EOPNOTSUPP", 102),
+    ("ENOTSUP", 45),
+    ("EPFNOSUPPORT", 46),
+    ("EAFNOSUPPORT", 47),
+    ("EADDRINUSE", 48),
+    ("EADDRNOTAVAIL", 49),
+    ("ENETDOWN", 50),
+    ("ENETUNREACH", 51),
+    ("ENETRESET", 52),
+    ("ECONNABORTED", 53),
+    ("ECONNRESET", 54),
+    ("ENOBUFS", 55),
+    ("EISCONN", 56),
+    ("ENOTCONN", 57),
+    ("ESHUTDOWN", 58),
+    ("ETOOMANYREFS", 59),
+    ("ETIMEDOUT", 60),
+    ("ECONNREFUSED", 61),
+    ("EHOSTDOWN", 64),
+    ("EHOSTUNREACH", 65),
+    ("EALREADY", 37),
+    ("EINPROGRESS", 36),
+    ("ESTALE", 70),
+    ("EDQUOT", 69),
+    ("ECANCELED", 89),
+    ("EOWNERDEAD", 105),
+    ("ENOTRECOVERABLE", 104),
+]
+#elseif canImport(Darwin) && arch(x86_64)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "darwin-x86_64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 35: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 11: return "EDEADLK"
+    case 63: return "ENAMETOOLONG"
+    case 77: return "ENOLCK"
+    case 78: return "ENOSYS"
+    case 66: return "ENOTEMPTY"
+    case 62: return "ELOOP"
+    case 91: return "ENOMSG"
+    case 90: return "EIDRM"
+    case 96: return "ENODATA"
+    case 101: return "ETIME"
+    case 100: return "EPROTO"
+    case 94: return "EBADMSG"
+    case 84: return "EOVERFLOW"
+    case 92: return "EILSEQ"
+    case 38: return "ENOTSOCK"
+    case 39: return "EDESTADDRREQ"
+    case 40: return "EMSGSIZE"
+    case 41: return "EPROTOTYPE"
+    case 42: return "ENOPROTOOPT"
+    case 43: return "EPROTONOSUPPORT"
+    case 44: return "ESOCKTNOSUPPORT"
+    case 102: return "EOPNOTSUPP"
+    case 45: return "ENOTSUP"
+    case 46: return "EPFNOSUPPORT"
+    case 47: return "EAFNOSUPPORT"
+    case 48: return "EADDRINUSE"
+    case 49: return "EADDRNOTAVAIL"
+    case 50: return "ENETDOWN"
+    case 51: return "ENETUNREACH"
+    case 52: return "ENETRESET"
+    case 53: return "ECONNABORTED"
+    case 54: return "ECONNRESET"
+    case 55: return "ENOBUFS"
+    case 56: return "EISCONN"
+    case 57: return "ENOTCONN"
+    case 58: return "ESHUTDOWN"
+    case 59: return "ETOOMANYREFS"
+    case 60: return "ETIMEDOUT"
+    case 61: return "ECONNREFUSED"
+    case 64: return "EHOSTDOWN"
+    case 65: return "EHOSTUNREACH"
+    case 37: return "EALREADY"
+    case 36: return "EINPROGRESS"
+    case 70: return "ESTALE"
+    case 69: return "EDQUOT"
+    case 89: return "ECANCELED"
+    case 105: return "EOWNERDEAD"
+    case 104: return "ENOTRECOVERABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 35),
+    ("EWOULDBLOCK", 35),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 11),
+    ("ENAMETOOLONG", 63),
+    ("ENOLCK", 77),
+    ("ENOSYS", 78),
+    ("ENOTEMPTY", 66),
+    ("ELOOP", 62),
+    ("ENOMSG", 91),
+    ("EIDRM", 90),
+    ("ENODATA", 96),
+    ("ETIME", 101),
+    ("EPROTO", 100),
+    ("EBADMSG", 94),
+    ("EOVERFLOW", 84),
+    ("EILSEQ", 92),
+    ("ENOTSOCK", 38),
+    ("EDESTADDRREQ", 39),
+    ("EMSGSIZE", 40),
+    ("EPROTOTYPE", 41),
+    ("ENOPROTOOPT", 42),
+    ("EPROTONOSUPPORT", 43),
+    ("ESOCKTNOSUPPORT", 44),
+    ("EOPNOTSUPP", 102),
+    ("ENOTSUP", 45),
+    ("EPFNOSUPPORT", 46),
+    ("EAFNOSUPPORT", 47),
+    ("EADDRINUSE", 48),
+    ("EADDRNOTAVAIL", 49),
+    ("ENETDOWN", 50),
+    ("ENETUNREACH", 51),
+    ("ENETRESET", 52),
+    ("ECONNABORTED", 53),
+    ("ECONNRESET", 54),
+    ("ENOBUFS", 55),
+    ("EISCONN", 56),
+    ("ENOTCONN", 57),
+    ("ESHUTDOWN", 58),
+    ("ETOOMANYREFS", 59),
+    ("ETIMEDOUT", 60),
+    ("ECONNREFUSED", 61),
+    ("EHOSTDOWN", 64),
+    ("EHOSTUNREACH", 65),
+    ("EALREADY", 37),
+    ("EINPROGRESS", 36),
+    ("ESTALE", 70),
+    ("EDQUOT", 69),
+    ("ECANCELED", 89),
+    ("EOWNERDEAD", 105),
+    ("ENOTRECOVERABLE", 104),
+]
+#elseif os(FreeBSD) && arch(x86_64)
+/// The ABI table this build of Strata was proven against.
+let abiTargetName = "freebsd-x86_64"
+
+/// The C name of errno value `code` on this target (the first catalogue name for aliases
+/// such as EWOULDBLOCK = EAGAIN), or nil when the table does not name it.
+func errnoName(_ code: Int32) -> StaticString? {
+    switch code {
+    case 1: return "EPERM"
+    case 2: return "ENOENT"
+    case 3: return "ESRCH"
+    case 4: return "EINTR"
+    case 5: return "EIO"
+    case 6: return "ENXIO"
+    case 7: return "E2BIG"
+    case 8: return "ENOEXEC"
+    case 9: return "EBADF"
+    case 10: return "ECHILD"
+    case 35: return "EAGAIN"
+    case 12: return "ENOMEM"
+    case 13: return "EACCES"
+    case 14: return "EFAULT"
+    case 16: return "EBUSY"
+    case 17: return "EEXIST"
+    case 18: return "EXDEV"
+    case 19: return "ENODEV"
+    case 20: return "ENOTDIR"
+    case 21: return "EISDIR"
+    case 22: return "EINVAL"
+    case 23: return "ENFILE"
+    case 24: return "EMFILE"
+    case 25: return "ENOTTY"
+    case 26: return "ETXTBSY"
+    case 27: return "EFBIG"
+    case 28: return "ENOSPC"
+    case 29: return "ESPIPE"
+    case 30: return "EROFS"
+    case 31: return "EMLINK"
+    case 32: return "EPIPE"
+    case 33: return "EDOM"
+    case 34: return "ERANGE"
+    case 11: return "EDEADLK"
+    case 63: return "ENAMETOOLONG"
+    case 77: return "ENOLCK"
+    case 78: return "ENOSYS"
+    case 66: return "ENOTEMPTY"
+    case 62: return "ELOOP"
+    case 83: return "ENOMSG"
+    case 82: return "EIDRM"
+    case 92: return "EPROTO"
+    case 89: return "EBADMSG"
+    case 84: return "EOVERFLOW"
+    case 86: return "EILSEQ"
+    case 38: return "ENOTSOCK"
+    case 39: return "EDESTADDRREQ"
+    case 40: return "EMSGSIZE"
+    case 41: return "EPROTOTYPE"
+    case 42: return "ENOPROTOOPT"
+    case 43: return "EPROTONOSUPPORT"
+    case 44: return "ESOCKTNOSUPPORT"
+    case 45: return "EOPNOTSUPP"
+    case 46: return "EPFNOSUPPORT"
+    case 47: return "EAFNOSUPPORT"
+    case 48: return "EADDRINUSE"
+    case 49: return "EADDRNOTAVAIL"
+    case 50: return "ENETDOWN"
+    case 51: return "ENETUNREACH"
+    case 52: return "ENETRESET"
+    case 53: return "ECONNABORTED"
+    case 54: return "ECONNRESET"
+    case 55: return "ENOBUFS"
+    case 56: return "EISCONN"
+    case 57: return "ENOTCONN"
+    case 58: return "ESHUTDOWN"
+    case 59: return "ETOOMANYREFS"
+    case 60: return "ETIMEDOUT"
+    case 61: return "ECONNREFUSED"
+    case 64: return "EHOSTDOWN"
+    case 65: return "EHOSTUNREACH"
+    case 37: return "EALREADY"
+    case 36: return "EINPROGRESS"
+    case 70: return "ESTALE"
+    case 69: return "EDQUOT"
+    case 85: return "ECANCELED"
+    case 96: return "EOWNERDEAD"
+    case 95: return "ENOTRECOVERABLE"
+    case 93: return "ENOTCAPABLE"
+    default: return nil
+    }
+}
+
+/// Every errno name the table defines on this target, with its value.
+let errnoNameTable: [(name: StaticString, code: Int32)] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 35),
+    ("EWOULDBLOCK", 35),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 11),
+    ("ENAMETOOLONG", 63),
+    ("ENOLCK", 77),
+    ("ENOSYS", 78),
+    ("ENOTEMPTY", 66),
+    ("ELOOP", 62),
+    ("ENOMSG", 83),
+    ("EIDRM", 82),
+    ("EPROTO", 92),
+    ("EBADMSG", 89),
+    ("EOVERFLOW", 84),
+    ("EILSEQ", 86),
+    ("ENOTSOCK", 38),
+    ("EDESTADDRREQ", 39),
+    ("EMSGSIZE", 40),
+    ("EPROTOTYPE", 41),
+    ("ENOPROTOOPT", 42),
+    ("EPROTONOSUPPORT", 43),
+    ("ESOCKTNOSUPPORT", 44),
+    ("EOPNOTSUPP", 45),
+    ("ENOTSUP", 45),
+    ("EPFNOSUPPORT", 46),
+    ("EAFNOSUPPORT", 47),
+    ("EADDRINUSE", 48),
+    ("EADDRNOTAVAIL", 49),
+    ("ENETDOWN", 50),
+    ("ENETUNREACH", 51),
+    ("ENETRESET", 52),
+    ("ECONNABORTED", 53),
+    ("ECONNRESET", 54),
+    ("ENOBUFS", 55),
+    ("EISCONN", 56),
+    ("ENOTCONN", 57),
+    ("ESHUTDOWN", 58),
+    ("ETOOMANYREFS", 59),
+    ("ETIMEDOUT", 60),
+    ("ECONNREFUSED", 61),
+    ("EHOSTDOWN", 64),
+    ("EHOSTUNREACH", 65),
+    ("EALREADY", 37),
+    ("EINPROGRESS", 36),
+    ("ESTALE", 70),
+    ("EDQUOT", 69),
+    ("ECANCELED", 85),
+    ("EOWNERDEAD", 96),
+    ("ENOTRECOVERABLE", 95),
+    ("ENOTCAPABLE", 93),
+]
 #else
 #error("Strata has no ABI table for this OS/arch/libc: add one (CONTRIBUTING.md, 'Add a target')")
 #endif

@@ -105,7 +105,8 @@ public enum Catalogue {
         ]
         switch family {
         case .linux: return common + ["sys/epoll.h", "sys/eventfd.h", "sys/sendfile.h", "linux/io_uring.h"]
-        case .darwin, .freebsd: return common + ["sys/event.h"]
+        case .darwin: return common + ["sys/event.h"]
+        case .freebsd: return common + ["sys/event.h", "sys/eventfd.h"]
         }
     }
 

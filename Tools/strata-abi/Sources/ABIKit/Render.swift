@@ -1,3 +1,5 @@
+import Foundation
+
 /// Renders the files generated from the ABI tables: one C assertion header per
 /// target, the host-selection header, the Sockets module's errno names and the
 /// Swift importer view used by the ABI tests. Every file names its generator.
@@ -19,7 +21,8 @@ public enum Render {
         o += " * Compile-time proof of the \(target.name) table: included by CStrataSys/shim.c (through\n"
         o += " * abi/host.h) on a \(target.name) host, and by `make abi-verify` with the target's cross compiler.\n"
         o += " * A mismatch stops the build with a message that names the entry.\n"
-        o += " * Table status: \(table.verified)\n */\n"
+        let status = table.verified.replacingOccurrences(of: "/*", with: "/ *").replacingOccurrences(of: "*/", with: "* /")
+        o += " * Table status: \(status)\n */\n"
         o += "#ifndef \(guardName)\n#define \(guardName)\n\n"
         for header in Catalogue.headers(for: target.family) { o += "#include <\(header)>\n" }
         o += "\n"
