@@ -214,42 +214,77 @@ struct Diff: ParsableCommand {
     @Flag(help: "Also list entries that are equal.") var all = false
     @OptionGroup var root: RootOption
 
+    /// Entries that porting code most often gets wrong: shown first when they differ.
+    static let highlights: [(entry: String, why: String)] = [
+        ("EAGAIN", "errno values differ: never hard-code them"),
+        ("ECONNRESET", "errno values differ: never hard-code them"),
+        ("EADDRINUSE", "errno values differ: never hard-code them"),
+        ("O_NONBLOCK", "fcntl flag values differ"),
+        ("SOCK_NONBLOCK", "without it, set O_NONBLOCK with fcntl after socket()/accept()"),
+        ("MSG_NOSIGNAL", "without it, set SO_NOSIGPIPE on the socket"),
+        ("SO_NOSIGPIPE", "where it exists, set it at socket creation"),
+        ("struct sockaddr_in.sin_len", "BSD sockaddrs start with a length byte: set it"),
+        ("pthread_mutex_t", "allocate the imported type's size, never a fixed buffer"),
+        ("pthread_cond_t", "allocate the imported type's size, never a fixed buffer"),
+        ("struct epoll_event", "epoll_event is packed (12 bytes) only on x86_64"),
+        ("struct kevent", "kevent layouts differ between Darwin and FreeBSD"),
+    ]
+
     func run() throws {
         let rootURL = try root.resolve()
         let sa = try lookupTarget(a), sb = try lookupTarget(b)
         let ta = try ABITable.load(named: sa.name, root: rootURL), tb = try ABITable.load(named: sb.name, root: rootURL)
         print("strata-abi diff \(sa.name) \(sb.name)")
         for (s, t) in [(sa, ta), (sb, tb)] where !t.isVerified {
-            print("note: \(s.name) is \(t.verified.prefix(11)) (transcribed, not compiled)")
+            print("note: \(s.name) is transcribed from headers, not compiled on such a host (unverified)")
         }
+
+        func describe(_ entry: String, _ t: ABITable) -> String {
+            if let dot = entry.range(of: ".", options: .backwards), entry.hasPrefix("struct ") {
+                let type = String(entry[..<dot.lowerBound]), field = String(entry[dot.upperBound...])
+                guard let l = t.types[type] ?? nil else { return "no \(type)" }
+                return l.fields[field].map { "@\($0[0]) size \($0[1])" } ?? "absent"
+            }
+            if t.types[entry] != nil { return show(t.types[entry]) }
+            return show(t.constant(entry))
+        }
+        var hl: [[String]] = []
+        for (entry, why) in Self.highlights {
+            let da = describe(entry, ta), db = describe(entry, tb)
+            if da != db { hl.append([entry, da, db, why]) }
+        }
+        if !hl.isEmpty {
+            print("\nwhat matters when porting")
+            print(columns(hl, header: ["entry", sa.name, sb.name, "why"]))
+        }
+
         var rows: [[String]] = []
-        var equal = 0
+        var differ = 0, equal = 0
         for c in Catalogue.constants {
             let va = ta.constant(c.name), vb = tb.constant(c.name)
-            if va == vb { equal += 1; if !all { continue } }
+            if va == vb { equal += 1; if !all { continue } } else { differ += 1 }
             rows.append([c.group, c.name, show(va), show(vb)])
         }
-        print()
+        print("\nconstants")
         print(columns(rows, header: ["group", "constant", sa.name, sb.name]))
         var trows: [[String]] = []
         for t in Catalogue.types {
             let la = ta.types[t.name] ?? nil, lb = tb.types[t.name] ?? nil
-            if la == lb { equal += 1; if !all { continue } }
+            if la == lb { equal += 1; if !all { continue } } else { differ += 1 }
             trows.append([t.group, t.name, show(.some(la)), show(.some(lb))])
-            let names = Set((la?.fields.keys).map(Array.init) ?? []).union((lb?.fields.keys).map(Array.init) ?? [])
-            for f in t.fields where names.contains(f.name) {
-                let pa = la?.fields[f.name], pb = lb?.fields[f.name]
+            // Field detail only when both targets have the type.
+            guard let la, let lb else { continue }
+            for f in t.fields {
+                let pa = la.fields[f.name], pb = lb.fields[f.name]
+                if pa == nil && pb == nil { continue }
                 if pa == pb && !all { continue }
-                func fmt(_ p: [Int]?, _ l: ABITable.TypeLayout?) -> String {
-                    guard l != nil else { return "—" }
-                    return p.map { "@\($0[0]) size \($0[1])" } ?? "absent"
-                }
-                trows.append(["", "  .\(f.name)", fmt(pa, la), fmt(pb, lb)])
+                trows.append(["", "  .\(f.name)", pa.map { "@\($0[0]) size \($0[1])" } ?? "absent",
+                              pb.map { "@\($0[0]) size \($0[1])" } ?? "absent"])
             }
         }
-        print()
+        print("\ntypes")
         print(columns(trows, header: ["group", "type", sa.name, sb.name]))
-        print("\n\(rows.count + trows.filter { !$0[1].hasPrefix("  ") }.count - (all ? equal : 0)) entries differ, \(equal) are equal.")
+        print("\n\(differ) entries differ, \(equal) are equal.")
     }
 }
 
