@@ -37,7 +37,7 @@ test:
 test-sanitize:
 	@.ci/deps.sh test
 	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
-	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 abi-tools:
 	@.ci/deps.sh abi-tools

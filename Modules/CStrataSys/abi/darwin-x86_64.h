@@ -5,7 +5,7 @@
  * Compile-time proof of the darwin-x86_64 table: included by CStrataSys/shim.c (through
  * abi/host.h) on a darwin-x86_64 host, and by `make abi-verify` with the target's cross compiler.
  * A mismatch stops the build with a message that names the entry.
- * Table status: unverified: transcribed from apple-oss-distributions/xnu xnu-11417.121.6 bsd/sys/errno.h, bsd/sys/fcntl.h, bsd/sys/_types/_o_sync.h, bsd/sys/_types/_o_dsync.h, bsd/sys/socket.h, bsd/sys/un.h, bsd/sys/event.h, bsd/sys/poll.h, bsd/sys/resource.h, bsd/sys/signal.h, bsd/sys/_types.h, bsd/i386/_types.h, bsd/sys/_types/*.h, bsd/netinet/in.h, bsd/netinet6/in6.h, bsd/netinet/tcp.h, EXTERNAL_HEADERS/sys/_pthread/_pthread_types.h; libpthread-539 include/pthread/pthread.h; Libc-1725.0.11 include/_time.h; cross-checked against rust-lang/libc src/unix/bsd/apple (2eda1e52) and against a probe compiled (-S) by zig cc 0.15.2 with its bundled macOS 15.5 SDK headers
+ * Table status: unverified: transcribed from apple-oss-distributions/xnu xnu-11417.121.6 bsd/sys/errno.h, bsd/sys/fcntl.h, bsd/sys/_types/_o_sync.h, bsd/sys/_types/_o_dsync.h, bsd/sys/socket.h, bsd/sys/un.h, bsd/sys/event.h, bsd/sys/poll.h, bsd/sys/resource.h, bsd/sys/signal.h, bsd/sys/_types.h, bsd/i386/_types.h, bsd/sys/_types/ *.h, bsd/netinet/in.h, bsd/netinet6/in6.h, bsd/netinet/tcp.h, EXTERNAL_HEADERS/sys/_pthread/_pthread_types.h; libpthread-539 include/pthread/pthread.h; Libc-1725.0.11 include/_time.h; cross-checked against rust-lang/libc src/unix/bsd/apple (2eda1e52) and against a probe compiled (-S) by zig cc 0.15.2 with its bundled macOS 15.5 SDK headers
  */
 #ifndef STRATA_ABI_DARWIN_X86_64_H
 #define STRATA_ABI_DARWIN_X86_64_H
