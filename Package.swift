@@ -11,6 +11,8 @@ let package = Package(
     products: [
         .library(name: "StrataSockets", targets: ["StrataSockets"]),
         .library(name: "StrataThreads", targets: ["StrataThreads"]),
+        .library(name: "StrataEvents", targets: ["StrataEvents"]),
+        .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
     ],
     dependencies: [
@@ -23,7 +25,8 @@ let package = Package(
             name: "CStrataSys",
             path: "Modules/CStrataSys",
             exclude: ["README.md", "VERSION", "CHANGELOG.md", "abi"],
-            sources: ["shim.c"]
+            sources: ["shim.c"],
+            linkerSettings: [.linkedLibrary("uring", .when(platforms: [.linux]))]
         ),
         .target(
             name: "StrataSockets",
@@ -34,6 +37,19 @@ let package = Package(
             name: "StrataThreads",
             dependencies: ["CStrataSys"],
             path: "Modules/Threads/Sources"
+        ),
+        .target(
+            name: "StrataEvents",
+            dependencies: ["CStrataSys", "StrataSockets"],
+            path: "Modules/Events/Sources"
+        ),
+
+        // Examples: small executables, each with a README.
+        .executableTarget(
+            name: "strata-echo",
+            dependencies: ["StrataEvents", "StrataSockets", "StrataThreads"],
+            path: "Examples/strata-echo",
+            exclude: ["README.md"]
         ),
 
         // The ABI catalogue, table model, ELF reader and renderers shared by
@@ -74,6 +90,11 @@ let package = Package(
             name: "StrataThreadsTests",
             dependencies: ["StrataThreads"],
             path: "Tests/ThreadsTests"
+        ),
+        .testTarget(
+            name: "StrataEventsTests",
+            dependencies: ["StrataEvents", "StrataSockets", "StrataThreads", "CStrataSys"],
+            path: "Tests/EventsTests"
         ),
         .testTarget(
             name: "StrataLayeringTests",
