@@ -55,9 +55,10 @@ let readinessReceiveFlags: CInt = readinessCInt(MSG_DONTWAIT)
 // MARK: - Sockets
 
 /// `accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)` (accept + fcntl on Darwin, in
-/// CStrataSys): the new descriptor or -errno. On Darwin the connection also gets `SO_NOSIGPIPE`,
-/// which accepted sockets do not inherit; if that fails the connection is closed and the
-/// error returned, since a socket that can raise SIGPIPE must not reach the caller.
+/// CStrataSys): the new descriptor or -errno. On Darwin and FreeBSD the connection also gets
+/// `SO_NOSIGPIPE` (Darwin has no MSG_NOSIGNAL, and neither has a flag for sendfile); if that
+/// fails the connection is closed and the error returned, since a socket that can raise SIGPIPE
+/// must not reach the caller.
 @inline(never)
 func sysAcceptNonblocking(_ listener: CInt) -> Int32 {
     #if canImport(Darwin)
@@ -66,7 +67,7 @@ func sysAcceptNonblocking(_ listener: CInt) -> Int32 {
     let flags = readinessCInt(SOCK_CLOEXEC) | readinessCInt(SOCK_NONBLOCK)
     #endif
     let fd = retryingOnInterrupt { strata_accept4(listener, nil, nil, flags) }
-    #if canImport(Darwin)
+    #if canImport(Darwin) || os(FreeBSD)
     if fd >= 0 {
         var on: CInt = 1
         if setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<CInt>.size)) != 0 {
