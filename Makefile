@@ -10,6 +10,8 @@
 #   make bench-micro   the ordo-one/benchmark micro benchmarks (Benchmarks/)
 
 SWIFT ?= swift
+# Exit tests crash child processes on purpose; the backtracer could hold each one for minutes.
+export SWIFT_BACKTRACE := enable=no
 ABI := .build/debug/strata-abi
 # Targets `make test` verifies with cross compilers (CI); `make abi-verify` does all.
 # Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
