@@ -32,7 +32,10 @@ import StrataSockets
 /// completion that names it until ``BufferPool/release(_:)``. Closing a descriptor through
 /// ``close(_:token:)`` first cancels everything in flight on it, and its completion is the
 /// last one for that descriptor, so the descriptor number is never reused under a pending
-/// operation.
+/// operation. Close every descriptor you used with a loop through ``close(_:token:)``, not
+/// with `close(2)` (or a `Socket`'s `deinit`): the readiness backends keep per-descriptor
+/// state that a close behind the loop's back would leave stale for the next socket that
+/// gets the same number.
 ///
 /// - Warning: Not thread-safe. Create, submit to and run a loop on one thread; other threads
 ///   may only call ``waker``'s ``Waker/wake()``.
