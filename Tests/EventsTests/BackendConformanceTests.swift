@@ -271,6 +271,34 @@ struct BackendConformanceTests {
         _ = client
     }
 
+    @Test("cancelAll(on:) stops every operation on a descriptor and leaves it usable",
+          arguments: conformanceBackends)
+    func cancelAllOnDescriptor(kind: BackendKind) throws {
+        let loop = try makeLoop(kind)
+        let listener = try Listener()
+        let client = try connectClient(listener.address)
+        var conn: CInt = -1
+        loop.accept(listener.descriptor, multishot: false, token: 1)
+        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        defer { close(conn) }
+        let pool = try loop.makeBufferPool(count: 4, size: 256)
+        let a = loop.receive(conn, from: pool, multishot: true, token: 2)
+        let timer = loop.timeout(after: .seconds(30), token: 3)
+        _ = try loop.runOnce(timeout: .milliseconds(10)) { c in Issue.record("early: \(c)") }
+        #expect(loop.cancelAll(on: conn) == 1, "only the receive is on the descriptor; the timer is not")
+        var finals: [OperationID: Int32] = [:]
+        try drive(loop, "cancellation", until: { finals[a] != nil }) { c in if !c.hasMore { finals[c.operation] = c.result } }
+        #expect(finals[a] == -ECANCELED)
+        #expect(loop.cancel(timer))
+        // The descriptor still works.
+        try writeAll(client, [7])
+        let b = IOBuffer(capacity: 8)
+        var got: Int32?
+        loop.receive(conn, into: b, token: 4)
+        try drive(loop, "receive after cancelAll", until: { got != nil }) { c in if c.token == 4 { got = c.result } }
+        #expect(got == 1 && b.bytes == [7])
+    }
+
     @Test("pool exhaustion pauses a multishot receive without spinning; releases resume it, in order",
           arguments: conformanceBackends)
     func bufferPoolExhaustion(kind: BackendKind) throws {

@@ -102,7 +102,8 @@ final class EpollBackend: EventBackend {
         }
         self.epollFD = epollFD
         waker = Waker(descriptor: eventFD, mechanism: .eventfd)
-        engine = ReadinessEngine(watcher: EpollWatcher(epollFD: epollFD), drainLimit: Self.drainLimit)
+        engine = ReadinessEngine(watcher: EpollWatcher(epollFD: epollFD), drainLimit: Self.drainLimit,
+                                 shortReadEndsDrain: true)
         capacity = CInt(clamping: configuration.completionBatch)
         events = .allocate(capacity: Int(capacity))
         events.initialize(repeating: epoll_event(), count: Int(capacity))
@@ -183,7 +184,8 @@ final class EpollBackend: EventBackend {
             let flags = event.events
             let readable = flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
             let writable = flags & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-            engine.ready(fd, readable: readable, writable: writable, completions: &completions)
+            let hangup = flags & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            engine.ready(fd, readable: readable, writable: writable, hangup: hangup, completions: &completions)
         }
         engine.finishWait(completions: &completions)
     }

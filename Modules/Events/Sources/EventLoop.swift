@@ -376,6 +376,28 @@ public final class EventLoop {
         return true
     }
 
+    /// Cancels every operation in flight on `fd` (a multishot accept or receive stops). Each
+    /// completes with `-ECANCELED` unless it finished first; the descriptor stays open.
+    /// Returns the number of operations asked to stop.
+    @discardableResult
+    public func cancelAll(on fd: CInt) -> Int {
+        var count = 0
+        for i in records.indices where records[i].active && records[i].fd == fd && !records[i].cancelled
+            && records[i].kind != .close && records[i].kind != .timeout {
+            let id = OperationID(slot: UInt32(i), generation: records[i].generation)
+            if records[i].parked {
+                records[i].cancelled = true
+                unpark(id, pool: records[i].pool!)
+                finish(id, result: -ECANCELED)
+            } else {
+                records[i].cancelled = true
+            }
+            count += 1
+        }
+        if count > 0 { backend.cancelAll(fd: fd, completions: &raw) }
+        return count
+    }
+
     /// Creates a pool of `count` receive buffers of `size` bytes, registered with the backend.
     /// - Parameters:
     ///   - count: A power of two, 1...32768.

@@ -131,6 +131,11 @@ struct DescriptorState {
     /// A listener whose accept met EMFILE/ENFILE with no reserve descriptor to shed connections
     /// with: it waits for the loop to close a descriptor (see ``ReadinessEngine``).
     var acceptPaused = false
+    /// The backend reported a hang-up or error for this descriptor (EPOLLRDHUP/HUP/ERR): reads
+    /// drain to EAGAIN or end of stream from now on. Sticky until the descriptor is recycled.
+    var hangupSeen = false
+    /// Whether the descriptor is a stream socket: nil until a pooled receive asks.
+    var isStream: Bool?
 
     /// Whether any operation is parked on either side.
     var isIdle: Bool { reads.isEmpty && writes.isEmpty }
@@ -203,6 +208,13 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
     private var pausedListeners: [CInt] = []
     /// The EMFILE policy's reserve descriptor (`/dev/null`), or -1 while it is spent.
     private(set) var reserveDescriptor: CInt
+    /// A multishot pooled receive on a stream socket stops draining after a short read (fewer
+    /// bytes than the buffer holds) instead of paying one more call for EAGAIN. Sound only for
+    /// backends that report hang-ups through ``ready(_:readable:writable:hangup:completions:)``
+    /// for every event: a short read proves the receive queue was empty at that instant, new
+    /// data or a FIN after it raises a new edge, and a FIN already queued was reported as a
+    /// hang-up, which makes the descriptor drain fully. Epoll enables it; kqueue does not.
+    let shortReadEndsDrain: Bool
     #if DEBUG
     /// Injected faults (tests only).
     var faults = ReadinessFaults()
@@ -212,10 +224,11 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
     /// - Parameters:
     ///   - watcher: The backend's watcher.
     ///   - drainLimit: Calls per side of a descriptor per wait, at least 1.
-    init(watcher: Watcher, drainLimit: Int) {
+    init(watcher: Watcher, drainLimit: Int, shortReadEndsDrain: Bool = false) {
         precondition(drainLimit >= 1, "drainLimit must be at least 1")
         self.watcher = watcher
         self.drainLimit = drainLimit
+        self.shortReadEndsDrain = shortReadEndsDrain
         let reserve = sysOpenReserveDescriptor()
         reserveDescriptor = reserve >= 0 ? reserve : -1
     }
@@ -321,8 +334,9 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
     // MARK: - Readiness
 
     /// Drives the sides of `fd` the backend reported ready. Call once per event.
-    func ready(_ fd: CInt, readable: Bool, writable: Bool, completions: inout [RawCompletion]) {
+    func ready(_ fd: CInt, readable: Bool, writable: Bool, hangup: Bool = false, completions: inout [RawCompletion]) {
         guard fd >= 0, Int(fd) < descriptors.count else { return }
+        if hangup { descriptors[Int(fd)].hangupSeen = true }
         // A side already on the deferred list runs from there in this same wait (once per wait).
         if readable && !descriptors[Int(fd)].deferredRead { drive(fd, .read, completions: &completions) }
         if writable && !descriptors[Int(fd)].deferredWrite { drive(fd, .write, completions: &completions) }
@@ -413,6 +427,8 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
     /// A fresh state that keeps the old queues' storage.
     private func recycledState(_ old: DescriptorState) -> DescriptorState {
         var state = old
+        state.hangupSeen = false
+        state.isStream = nil
         state.watched = false
         state.deferredRead = false
         state.deferredWrite = false
@@ -569,6 +585,7 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
             if rc > 0 {
                 emit(operation, rc, more: s.multishot, bufferID: id, into: &completions)
                 if !s.multishot { return .finished }
+                if shortReadEndsDrain && Int(rc) < size && isStreamWithoutHangup(fd) { return .wouldBlock }
                 continue
             }
             // Not handed out: back to the pool.
@@ -577,6 +594,18 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
             emit(operation, rc, into: &completions)  // 0: end of stream; else -errno
             return .finished
         }
+    }
+
+    /// Whether `fd` is a stream socket whose peer has not been seen hanging up (the short-read
+    /// rule's precondition). The socket type is asked once per descriptor.
+    private func isStreamWithoutHangup(_ fd: CInt) -> Bool {
+        let index = Int(fd)
+        guard index < descriptors.count else { return false }
+        if descriptors[index].hangupSeen { return false }
+        if let known = descriptors[index].isStream { return known }
+        let stream = sysIsStreamSocket(fd)
+        descriptors[index].isStream = stream
+        return stream
     }
 
     private func attemptAccept(_ operation: PendingOperation, on listener: CInt, budget: inout Int,

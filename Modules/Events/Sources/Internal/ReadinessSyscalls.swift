@@ -255,3 +255,15 @@ func sysEpollWaitPrecise(_ epollFD: CInt, _ events: UnsafeMutablePointer<epoll_e
 }
 #endif
 #endif
+
+/// Whether `fd` is a `SOCK_STREAM` socket (`getsockopt(SO_TYPE)`); false on any error.
+func sysIsStreamSocket(_ fd: CInt) -> Bool {
+    var type: CInt = 0
+    var length = socklen_t(MemoryLayout<CInt>.size)
+    guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return false }
+    #if canImport(Glibc)
+    return type == CInt(SOCK_STREAM.rawValue)
+    #else
+    return type == SOCK_STREAM
+    #endif
+}
