@@ -8,6 +8,7 @@
 #   make abi-verify    compile every Linux target's assertion header with its cross compiler
 #   make abi-mutation  prove that a wrong table fails `swift build`
 #   make bench-micro   the ordo-one/benchmark micro benchmarks (Benchmarks/)
+#   make bench-echo    strata-echo (io_uring, epoll) vs SwiftNIO vs a C epoll echo, pinned, ratios
 
 SWIFT ?= swift
 # Exit tests crash child processes on purpose; the backtracer could hold each one for minutes.
@@ -17,7 +18,7 @@ ABI := .build/debug/strata-abi
 # Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
 CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64 darwin-arm64 darwin-x86_64 freebsd-x86_64
 
-.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro clean
+.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo clean
 
 run:
 	@.ci/deps.sh run
@@ -59,6 +60,12 @@ abi-mutation:
 bench-micro:
 	@.ci/deps.sh run
 	cd Benchmarks && $(SWIFT) package --scratch-path ../.build-bench benchmark
+
+bench-echo:
+	@.ci/deps.sh run
+	$(SWIFT) build -c release --product strata-echo
+	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-echo-server
+	Benchmarks/scripts/bench-echo.sh
 
 clean:
 	rm -rf .build .build-* abi-tables/.work

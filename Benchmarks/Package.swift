@@ -33,6 +33,16 @@ let package = Package(
             path: "Benchmarks/ThreadsBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The SwiftNIO echo server the echo benchmark compares against
+        // (Benchmarks/scripts/bench-echo.sh; docs/benchmarks.md "Echo (Events)").
+        .executableTarget(
+            name: "nio-echo-server",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Servers/NIOEchoServer"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
