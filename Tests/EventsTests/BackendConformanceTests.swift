@@ -24,6 +24,30 @@ struct BackendConformanceTests {
         #expect(auto.backendKind == conformanceBackends[0])
     }
 
+    @Test("a backend this platform lacks, asked for by name, is an error naming why; never a fallback")
+    func unavailableBackendIsAnError() throws {
+        #if os(Linux)
+        let missing = BackendKind.kqueue
+        #else
+        let missing = BackendKind.epoll
+        #endif
+        do {
+            _ = try EventLoop(configuration: .init(backend: .exactly(missing)))
+            Issue.record("EventLoop started on \(missing), which this platform does not have")
+        } catch {
+            #expect(error.code == .backendUnavailable)
+            #expect(error.message.contains("\(missing) exists only on"), "\(error.message)")
+        }
+        #expect(throws: EventsError.self) { _ = try BackendChoice(parsing: "uring") }
+        do {
+            _ = try BackendChoice(parsing: "uring")
+        } catch {
+            #expect(error.message.contains("use auto, io_uring, epoll or kqueue"), "\(error.message)")
+        }
+        #expect(try BackendChoice(parsing: "auto") == .automatic)
+        #expect(try BackendChoice(parsing: "io_uring") == .exactly(.ioUring))
+    }
+
     @Test("echo round trips of many sizes", arguments: conformanceBackends)
     func echoRoundTrips(kind: BackendKind) throws {
         let loop = try makeLoop(kind)
