@@ -99,10 +99,14 @@ public final class EventLoop {
 
     let backend: any EventBackend
     let configuration: Configuration
-    var records: [Record] = []
-    var freeSlots: [UInt32] = []
+    // `@exclusivity(unchecked)`: the loop is confined to one thread and no method holds an
+    // inout access to these arrays across a call that touches them again, so the dynamic
+    // exclusivity checks Swift inserts for class properties (swift_beginAccess, about 3.5 %
+    // of an echo server's CPU in a profile) buy nothing here.
+    @exclusivity(unchecked) var records: [Record] = []
+    @exclusivity(unchecked) var freeSlots: [UInt32] = []
     /// Operations in flight per descriptor (index = fd), for close ordering.
-    var inflight: [UInt32] = []
+    @exclusivity(unchecked) var inflight: [UInt32] = []
     /// Close operations waiting for their descriptor's operations to finish: fd → userData.
     var pendingCloses: [CInt: UInt64] = [:]
     /// Pooled receives paused for lack of buffers, per pool group.
@@ -110,8 +114,8 @@ public final class EventLoop {
     var pools: [UInt16: BufferPool] = [:]
     var nextGroupID: UInt16 = 0
     var timers = TimerQueue()
-    var raw: [RawCompletion] = []
-    var ready: [Completion] = []
+    @exclusivity(unchecked) var raw: [RawCompletion] = []
+    @exclusivity(unchecked) var ready: [Completion] = []
     var delivering: [Completion] = []
 
     /// The backend this loop runs on.
@@ -152,7 +156,10 @@ public final class EventLoop {
 
     // MARK: - Operation table
 
-    func allocate(kind: OperationKind, fd: CInt, token: UInt64) -> OperationID {
+    /// Takes a slot and fills it with one write (each field written separately would cost a
+    /// bounds and exclusivity check per field on the hot path).
+    func allocate(kind: OperationKind, fd: CInt, token: UInt64, multishot: Bool = false,
+                  buffer: IOBuffer? = nil, pool: BufferPool? = nil) -> OperationID {
         let slot: UInt32
         if let s = freeSlots.popLast() {
             slot = s
@@ -161,12 +168,11 @@ public final class EventLoop {
             slot = UInt32(records.count)
             records.append(Record())
         }
-        records[Int(slot)].active = true
-        records[Int(slot)].kind = kind
-        records[Int(slot)].token = token
-        records[Int(slot)].fd = fd
+        let generation = records[Int(slot)].generation
+        records[Int(slot)] = Record(generation: generation, active: true, kind: kind, token: token, fd: fd,
+                                    multishot: multishot, buffer: buffer, pool: pool)
         operationsInFlight += 1
-        return OperationID(slot: slot, generation: records[Int(slot)].generation)
+        return OperationID(slot: slot, generation: generation)
     }
 
     func trackDescriptor(_ fd: CInt) {
@@ -177,22 +183,25 @@ public final class EventLoop {
 
     func release(_ id: OperationID) {
         let slot = Int(id.slot)
-        var r = records[slot]
-        r.buffer?.isLent = false
-        if let bs = r.buffers { for b in bs { b.isLent = false } }
-        r.storage?.deallocate()
-        let fd = r.fd, tracked = r.kind != .timeout && r.kind != .close
-        r = Record()
-        r.generation = records[slot].generation &+ 1
-        records[slot] = r
+        let fd = records[slot].fd, kind = records[slot].kind
+        records[slot].buffer?.isLent = false
+        if let bs = records[slot].buffers { for b in bs { b.isLent = false } }
+        records[slot].storage?.deallocate()
+        records[slot] = Record(generation: records[slot].generation &+ 1)
         freeSlots.append(id.slot)
         operationsInFlight -= 1
-        if tracked && fd >= 0 {
+        if kind != .timeout && kind != .close && fd >= 0 {
             inflight[Int(fd)] -= 1
-            if inflight[Int(fd)] == 0, let closeID = pendingCloses.removeValue(forKey: fd) {
+            if inflight[Int(fd)] == 0, !pendingCloses.isEmpty, let closeID = pendingCloses.removeValue(forKey: fd) {
                 backend.close(fd: fd, userData: closeID, completions: &raw)
             }
         }
+    }
+
+    /// Whether `id` names a live operation (slot in range, active, same generation).
+    @inline(__always) func isLive(_ id: OperationID) -> Bool {
+        let slot = Int(id.slot)
+        return slot < records.count && records[slot].active && records[slot].generation == id.generation
     }
 
     func record(_ id: OperationID) -> Record? {
@@ -202,7 +211,7 @@ public final class EventLoop {
     }
 
     func submit(_ s: Submission) {
-        if pendingCloses[s.fd] != nil {
+        if !pendingCloses.isEmpty && pendingCloses[s.fd] != nil {
             // The descriptor is closing: the operation never reaches the kernel.
             raw.append(RawCompletion(userData: s.userData, result: -ECANCELED, more: false, bufferID: nil))
             return
@@ -222,8 +231,7 @@ public final class EventLoop {
     ///   - token: Returned in every completion.
     @discardableResult
     public func accept(_ fd: CInt, multishot: Bool, token: UInt64) -> OperationID {
-        let id = allocate(kind: .accept, fd: fd, token: token)
-        records[Int(id.slot)].multishot = multishot
+        let id = allocate(kind: .accept, fd: fd, token: token, multishot: multishot)
         trackDescriptor(fd)
         submit(Submission(userData: id.rawValue, kind: .accept, fd: fd, multishot: multishot))
         return id
@@ -234,9 +242,8 @@ public final class EventLoop {
     @discardableResult
     public func receive(_ fd: CInt, into buffer: IOBuffer, token: UInt64) -> OperationID {
         precondition(!buffer.isLent, "IOBuffer is already owned by an operation in flight")
-        let id = allocate(kind: .receive, fd: fd, token: token)
+        let id = allocate(kind: .receive, fd: fd, token: token, buffer: buffer)
         buffer.isLent = true
-        records[Int(id.slot)].buffer = buffer
         trackDescriptor(fd)
         submit(Submission(userData: id.rawValue, kind: .receive, fd: fd, pointer: buffer.base, length: buffer.capacity))
         return id
@@ -248,9 +255,7 @@ public final class EventLoop {
     @discardableResult
     public func receive(_ fd: CInt, from pool: BufferPool, multishot: Bool, token: UInt64) -> OperationID {
         precondition(pools[pool.groupID] === pool, "BufferPool belongs to another loop")
-        let id = allocate(kind: .receivePooled, fd: fd, token: token)
-        records[Int(id.slot)].multishot = multishot
-        records[Int(id.slot)].pool = pool
+        let id = allocate(kind: .receivePooled, fd: fd, token: token, multishot: multishot, pool: pool)
         trackDescriptor(fd)
         let s = Submission(userData: id.rawValue, kind: .receivePooled, fd: fd, multishot: multishot,
                            length: pool.bufferSize, pool: pool)
@@ -266,9 +271,8 @@ public final class EventLoop {
     public func send(_ fd: CInt, _ buffer: IOBuffer, offset: Int = 0, token: UInt64) -> OperationID {
         precondition(!buffer.isLent, "IOBuffer is already owned by an operation in flight")
         precondition(offset >= 0 && offset <= buffer.count, "send offset \(offset) outside 0...\(buffer.count)")
-        let id = allocate(kind: .send, fd: fd, token: token)
+        let id = allocate(kind: .send, fd: fd, token: token, buffer: buffer)
         buffer.isLent = true
-        records[Int(id.slot)].buffer = buffer
         trackDescriptor(fd)
         submit(Submission(userData: id.rawValue, kind: .send, fd: fd, pointer: buffer.base + offset,
                           length: buffer.count - offset))
@@ -460,29 +464,32 @@ public final class EventLoop {
 
     func reap() {
         // Completions appended while processing (closes released by the last operation on a
-        // descriptor) are processed in the same pass.
+        // descriptor) are processed in the same pass. Fields are read in place: copying a
+        // `Record` out would retain and release every reference it holds.
         var i = 0
         while i < raw.count {
             let rc = raw[i]
             i += 1
             let id = OperationID(rawValue: rc.userData)
-            guard let r = record(id) else {
+            guard isLive(id) else {
                 preconditionFailure("completion for unknown operation \(id): backend bookkeeping is broken")
             }
+            let slot = Int(id.slot)
+            let kind = records[slot].kind
             var flags: Completion.Flags = rc.more ? .more : []
             var bufferID: UInt16 = 0
-            if let b = rc.bufferID, let pool = r.pool {
+            if let b = rc.bufferID, let pool = records[slot].pool {
                 pool.handOut(b)
                 flags.insert(.buffer)
                 bufferID = b
             }
-            if r.kind == .receivePooled && rc.result == -ENOBUFS && !rc.more && !r.cancelled
-                && pendingCloses[r.fd] == nil {
-                park(id, pool: r.pool!)
+            if kind == .receivePooled && rc.result == -ENOBUFS && !rc.more && !records[slot].cancelled
+                && (pendingCloses.isEmpty || pendingCloses[records[slot].fd] == nil) {
+                park(id, pool: records[slot].pool!)
                 continue
             }
-            if !rc.more, r.kind == .receive, rc.result >= 0 { r.buffer?.count = Int(rc.result) }
-            ready.append(Completion(token: r.token, operation: id, kind: r.kind, result: rc.result,
+            if !rc.more, kind == .receive, rc.result >= 0 { records[slot].buffer?.count = Int(rc.result) }
+            ready.append(Completion(token: records[slot].token, operation: id, kind: kind, result: rc.result,
                                     flags: flags, bufferID: bufferID))
             if !rc.more { release(id) }
         }

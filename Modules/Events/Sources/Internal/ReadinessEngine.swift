@@ -197,7 +197,10 @@ final class ReadinessEngine<Watcher: ReadinessWatcher> {
     /// Calls per side of a descriptor per wait before the side is deferred to the next wait.
     let drainLimit: Int
     /// What is known per descriptor number (index = fd); grows to the highest descriptor used.
-    private(set) var descriptors: [DescriptorState] = []
+    /// `@exclusivity(unchecked)`: one thread, and no inout access to it spans a call that
+    /// touches it again (`drive` re-reads it after every `attempt`), so the dynamic checks
+    /// Swift adds for class properties are pure cost on the hot path.
+    @exclusivity(unchecked) private(set) var descriptors: [DescriptorState] = []
     /// Where each parked operation is: userData → descriptor, for cancellation.
     private var parkedOn: [UInt64: CInt] = [:]
     /// Descriptors with a deferred side, for the next wait.
