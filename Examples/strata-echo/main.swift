@@ -90,6 +90,8 @@ final class Connection {
     var sending = false
     var backlog: [UInt8] = []
     var closing = false
+    /// The peer finished sending (end of stream): close once everything is echoed.
+    var peerDone = false
     init(fd: CInt) { self.fd = fd }
 }
 
@@ -113,6 +115,7 @@ func serve(options: Options, index: Int) throws {
     var connections: [Connection?] = []
 
     func startSend(_ c: Connection) {
+        guard !c.closing else { return }
         c.sending = true
         loop.send(c.fd, c.out, offset: c.sent, token: token(.send, c.fd))
     }
@@ -169,7 +172,14 @@ func serve(options: Options, index: Int) throws {
                     }
                 } else {
                     if completion.flags.contains(.buffer) { pool.release(completion.bufferID) }
-                    if !completion.hasMore { close(c) }  // end of stream, reset, or cancelled
+                    guard !completion.hasMore else { return }
+                    if completion.result == 0 {
+                        // End of stream (perhaps a half-close): echo what is queued, then close.
+                        c.peerDone = true
+                        if !c.sending && c.backlog.isEmpty { close(c) }
+                    } else {
+                        close(c)  // reset, error, or cancelled
+                    }
                 }
             case .send:
                 guard let c = connections[Int(fd)] else { return }
@@ -187,6 +197,8 @@ func serve(options: Options, index: Int) throws {
                     c.out.count = n
                     c.sent = 0
                     startSend(c)
+                } else if c.peerDone {
+                    close(c)
                 }
             case .close:
                 connections[Int(fd)] = nil

@@ -85,6 +85,8 @@ public final class EventLoop {
         var token: UInt64 = 0
         var fd: CInt = -1
         var multishot = false
+        /// sendfile's file descriptor, tracked like `fd` so closing it waits for the sendfile.
+        var fileFD: CInt = -1
         var cancelled = false
         var parked = false
         var buffer: IOBuffer?
@@ -109,6 +111,14 @@ public final class EventLoop {
     @exclusivity(unchecked) var inflight: [UInt32] = []
     /// Close operations waiting for their descriptor's operations to finish: fd → userData.
     var pendingCloses: [CInt: UInt64] = [:]
+    /// Descriptors from `close(_:token:)` until the close's completion is reaped: operations
+    /// submitted on them meanwhile fail with `-ECANCELED` and never reach the kernel, even
+    /// after `close(2)` ran and the number may already belong to someone else.
+    var closing: Set<CInt> = []
+    /// Close operations released but not yet delivered: operation → descriptor. The descriptor
+    /// leaves `closing` when its close completion reaches the handler, not before: handlers of
+    /// the same batch that run earlier must still see it as closing.
+    var closesAwaitingDelivery: [UInt64: CInt] = [:]
     /// Pooled receives paused for lack of buffers, per pool group.
     var parked: [UInt16: [UInt64]] = [:]
     var pools: [UInt16: BufferPool] = [:]
@@ -147,6 +157,8 @@ public final class EventLoop {
     deinit {
         // First make sure the kernel no longer reads or writes what the records own.
         backend.shutdown()
+        // A pool may outlive its loop: releasing a buffer then just marks it free.
+        for pool in pools.values { pool.onRelease = nil }
         for i in records.indices where records[i].active {
             records[i].storage?.deallocate()
             records[i].buffer?.isLent = false
@@ -176,6 +188,7 @@ public final class EventLoop {
     }
 
     func trackDescriptor(_ fd: CInt) {
+        guard fd >= 0 else { return }  // the backend reports EBADF for it
         let i = Int(fd)
         if i >= inflight.count { inflight.append(contentsOf: repeatElement(0, count: i + 1 - inflight.count + 64)) }
         inflight[i] += 1
@@ -183,18 +196,27 @@ public final class EventLoop {
 
     func release(_ id: OperationID) {
         let slot = Int(id.slot)
-        let fd = records[slot].fd, kind = records[slot].kind
+        let fd = records[slot].fd, kind = records[slot].kind, fileFD = records[slot].fileFD
         records[slot].buffer?.isLent = false
         if let bs = records[slot].buffers { for b in bs { b.isLent = false } }
         records[slot].storage?.deallocate()
         records[slot] = Record(generation: records[slot].generation &+ 1)
         freeSlots.append(id.slot)
         operationsInFlight -= 1
-        if kind != .timeout && kind != .close && fd >= 0 {
-            inflight[Int(fd)] -= 1
-            if inflight[Int(fd)] == 0, !pendingCloses.isEmpty, let closeID = pendingCloses.removeValue(forKey: fd) {
-                backend.close(fd: fd, userData: closeID, completions: &raw)
-            }
+        if kind == .close {
+            closesAwaitingDelivery[id.rawValue] = fd
+        } else if kind != .timeout {
+            untrack(fd)
+            untrack(fileFD)
+        }
+    }
+
+    /// One operation on `fd` finished; the last one lets a pending close proceed.
+    @inline(__always) func untrack(_ fd: CInt) {
+        guard fd >= 0 else { return }
+        inflight[Int(fd)] -= 1
+        if inflight[Int(fd)] == 0, !pendingCloses.isEmpty, let closeID = pendingCloses.removeValue(forKey: fd) {
+            backend.close(fd: fd, userData: closeID, completions: &raw)
         }
     }
 
@@ -211,7 +233,7 @@ public final class EventLoop {
     }
 
     func submit(_ s: Submission) {
-        if !pendingCloses.isEmpty && pendingCloses[s.fd] != nil {
+        if !closing.isEmpty && (closing.contains(s.fd) || (s.fileFD >= 0 && closing.contains(s.fileFD))) {
             // The descriptor is closing: the operation never reaches the kernel.
             raw.append(RawCompletion(userData: s.userData, result: -ECANCELED, more: false, bufferID: nil))
             return
@@ -304,7 +326,9 @@ public final class EventLoop {
     @discardableResult
     public func sendfile(to socket: CInt, from file: CInt, offset: Int64, count: Int, token: UInt64) -> OperationID {
         let id = allocate(kind: .sendfile, fd: socket, token: token)
+        records[Int(id.slot)].fileFD = file
         trackDescriptor(socket)
+        trackDescriptor(file)
         submit(Submission(userData: id.rawValue, kind: .sendfile, fd: socket, length: count, fileFD: file, offset: offset))
         return id
     }
@@ -331,16 +355,22 @@ public final class EventLoop {
     /// `fd`. Do not close the descriptor any other way while operations are in flight.
     @discardableResult
     public func close(_ fd: CInt, token: UInt64) -> OperationID {
-        precondition(pendingCloses[fd] == nil, "descriptor \(fd) is already being closed")
+        precondition(!closing.contains(fd), "descriptor \(fd) is already being closed")
         let id = allocate(kind: .close, fd: fd, token: token)
-        let busy = Int(fd) < inflight.count && inflight[Int(fd)] > 0
+        closing.insert(fd)
+        let busy = fd >= 0 && Int(fd) < inflight.count && inflight[Int(fd)] > 0
         if !busy {
             backend.close(fd: fd, userData: id.rawValue, completions: &raw)
             return id
         }
         pendingCloses[fd] = id.rawValue
-        cancelParked { $0.fd == fd }
-        backend.cancelAll(fd: fd, completions: &raw)
+        cancelParked { $0.fd == fd || $0.fileFD == fd }
+        // cancelParked may have finished the last operation and issued the close already.
+        if pendingCloses[fd] != nil { backend.cancelAll(fd: fd, completions: &raw) }
+        // A sendfile reading from `fd` is registered under its socket: cancel it by operation.
+        for i in records.indices where records[i].active && records[i].kind == .sendfile && records[i].fileFD == fd {
+            cancel(OperationID(slot: UInt32(i), generation: records[i].generation))
+        }
         return id
     }
 
@@ -451,7 +481,12 @@ public final class EventLoop {
         guard !ready.isEmpty else { return 0 }
         swap(&ready, &delivering)
         defer { delivering.removeAll(keepingCapacity: true) }
-        for c in delivering { handler(c) }
+        for c in delivering {
+            if c.kind == .close, let fd = closesAwaitingDelivery.removeValue(forKey: c.operation.rawValue) {
+                closing.remove(fd)
+            }
+            handler(c)
+        }
         return delivering.count
     }
 
@@ -484,7 +519,7 @@ public final class EventLoop {
                 bufferID = b
             }
             if kind == .receivePooled && rc.result == -ENOBUFS && !rc.more && !records[slot].cancelled
-                && (pendingCloses.isEmpty || pendingCloses[records[slot].fd] == nil) {
+                && (closing.isEmpty || !closing.contains(records[slot].fd)) {
                 park(id, pool: records[slot].pool!)
                 continue
             }
