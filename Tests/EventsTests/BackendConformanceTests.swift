@@ -150,9 +150,7 @@ struct BackendConformanceTests {
         let listener = try Listener()
         let address = listener.address
         let client = try connectClient(address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         defer { close(conn) }
         let buffer = IOBuffer(capacity: 1024)
         loop.receive(conn, into: buffer, token: 2)
@@ -172,9 +170,7 @@ struct BackendConformanceTests {
         let listener = try Listener()
         let address = listener.address
         let client = try connectClient(address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         try writeAll(client, [1, 2, 3])
         try client.shutdown(.write)
         let buffer = IOBuffer(capacity: 64)
@@ -209,9 +205,7 @@ struct BackendConformanceTests {
         let client = try Socket(family: .ipv4, kind: .stream, blocking: true)
         try client.setOption(.receiveBufferSize, to: 4096)
         _ = try client.connect(to: address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         defer { close(conn) }
         let size = 8 << 20
         let data = IOBuffer(pattern(size, seed: 5))
@@ -252,9 +246,7 @@ struct BackendConformanceTests {
         let listener = try Listener()
         let address = listener.address
         let client = try connectClient(address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         let buffer = IOBuffer(capacity: 128)
         let pool = try loop.makeBufferPool(count: 4, size: 256)
         let receive = loop.receive(conn, into: buffer, token: 10)
@@ -301,9 +293,7 @@ struct BackendConformanceTests {
         let loop = try makeLoop(kind)
         let listener = try Listener()
         let client = try connectClient(listener.address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         defer { close(conn) }
         let pool = try loop.makeBufferPool(count: 4, size: 256)
         let a = loop.receive(conn, from: pool, multishot: true, token: 2)
@@ -330,9 +320,7 @@ struct BackendConformanceTests {
         let listener = try Listener()
         let address = listener.address
         let client = try connectClient(address)
-        var conn: CInt = -1
-        loop.accept(listener.descriptor, multishot: false, token: 1)
-        try drive(loop, "accept", until: { conn >= 0 }) { c in conn = c.result }
+        let conn = try acceptOne(loop, listener)
         defer { close(conn) }
         let total = 64 * 1024
         let message = pattern(total, seed: 9)

@@ -57,6 +57,18 @@ final class Listener {
     }
 }
 
+/// Accepts one connection on `listener` through `loop` (a single-shot accept, token 1) and
+/// returns its descriptor, or throws when none arrives in time.
+func acceptOne(_ loop: EventLoop, _ listener: Listener) throws -> CInt {
+    var conn: CInt = -1
+    loop.accept(listener.descriptor, multishot: false, token: 1)
+    try drive(loop, "accept", until: { conn >= 0 }) { c in
+        #expect(c.kind == .accept && c.result >= 0, "\(c)")
+        conn = c.result
+    }
+    return conn
+}
+
 /// A blocking client connected to `address`.
 func connectClient(_ address: SocketAddress) throws -> Socket {
     let s = try Socket(family: .ipv4, kind: .stream, blocking: true)

@@ -134,6 +134,9 @@ public final class EventLoop {
     public var backendSummary: String { backend.summary }
     /// Wakes this loop from another thread.
     public var waker: Waker { backend.waker }
+    /// Sendfiles in flight: `close` looks for one reading from the closed file only when
+    /// there is any, instead of scanning the operation table on every close.
+    var sendfilesInFlight = 0
     /// The number of operations submitted and not yet finally completed (timeouts included).
     public private(set) var operationsInFlight = 0
 
@@ -206,6 +209,7 @@ public final class EventLoop {
         if kind == .close {
             closesAwaitingDelivery[id.rawValue] = fd
         } else if kind != .timeout {
+            if kind == .sendfile { sendfilesInFlight -= 1 }
             untrack(fd)
             untrack(fileFD)
         }
@@ -327,6 +331,7 @@ public final class EventLoop {
     public func sendfile(to socket: CInt, from file: CInt, offset: Int64, count: Int, token: UInt64) -> OperationID {
         let id = allocate(kind: .sendfile, fd: socket, token: token)
         records[Int(id.slot)].fileFD = file
+        sendfilesInFlight += 1
         trackDescriptor(socket)
         trackDescriptor(file)
         submit(Submission(userData: id.rawValue, kind: .sendfile, fd: socket, length: count, fileFD: file, offset: offset))
@@ -368,7 +373,8 @@ public final class EventLoop {
         // cancelParked may have finished the last operation and issued the close already.
         if pendingCloses[fd] != nil { backend.cancelAll(fd: fd, completions: &raw) }
         // A sendfile reading from `fd` is registered under its socket: cancel it by operation.
-        for i in records.indices where records[i].active && records[i].kind == .sendfile && records[i].fileFD == fd {
+        for i in records.indices where sendfilesInFlight > 0 && records[i].active && records[i].kind == .sendfile
+            && records[i].fileFD == fd {
             cancel(OperationID(slot: UInt32(i), generation: records[i].generation))
         }
         return id
