@@ -45,8 +45,9 @@ for t in "${targets[@]}"; do
   header="Modules/CStrataSys/abi/$t.h"
   if [[ $spec == zig:* ]]; then
     driver=("$(.ci/zig.sh)" cc -target "${spec#zig:}")
-    # -S to /dev/null rather than -fsyntax-only: zig's driver wants target libc files then.
-    check=(-S -o /dev/null)
+    # -S rather than -fsyntax-only (zig's driver then wants target libc files), into the
+    # scratch directory: given -o /dev/null, zig writes <name>.s into the current directory.
+    check=(-S -o "$work/$t.s")
   else
     if ! command -v "$spec" >/dev/null; then
       echo "FAIL $t: $spec not found — run \`make abi-tools\`"; fail=1; continue
