@@ -81,6 +81,16 @@ struct Entry {
     /// Replaces the value, reusing the array's capacity when it suffices.
     @inline(__always)
     mutating func setValue(_ value: UnsafeRawBufferPointer) {
+        if value.count == valueCount {
+            // Same length (the common overwrite): copy over the payload only.
+            if let source = value.baseAddress {
+                let start = valueStart
+                bytes.withUnsafeMutableBytes { raw in
+                    (raw.baseAddress! + start).copyMemory(from: source, byteCount: value.count)
+                }
+            }
+            return
+        }
         bytes.removeLast(bytes.count - keyCount)
         Entry.appendEncodedValue(value, to: &bytes)
         valueStart = bytes.count - 2 - value.count
