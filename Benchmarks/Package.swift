@@ -12,6 +12,7 @@ let package = Package(
         .package(name: "Strata", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
     ],
     targets: [
         .executableTarget(
@@ -42,6 +43,25 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Servers/NIOEchoServer"
+        ),
+        // The HTTP comparison servers (Benchmarks/scripts/bench-http.sh; docs/benchmarks.md "HTTP").
+        .executableTarget(
+            name: "nio-http-server",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Servers/NIOHTTPServer"
+        ),
+        .executableTarget(
+            name: "hummingbird-server",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Servers/HummingbirdServer"
         ),
     ],
     swiftLanguageModes: [.v6]
