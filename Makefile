@@ -9,6 +9,9 @@
 #   make abi-mutation  prove that a wrong table fails `swift build`
 #   make bench-micro   the ordo-one/benchmark micro benchmarks (Benchmarks/)
 #   make bench-echo    strata-echo (io_uring, epoll) vs SwiftNIO vs a C epoll echo, pinned, ratios
+#   make bench-http    strata-serve (when it exists) vs nginx, SwiftNIO, Hummingbird; wrk, pinned, ratios
+#   make bench-resp    strata-resp (when it exists) vs redis-server; redis-benchmark, pinned, ratios
+#   make bench         bench-http, bench-echo and bench-resp (tables into docs/benchmarks.md)
 
 SWIFT ?= swift
 # Exit tests crash child processes on purpose; the backtracer could hold each one for minutes.
@@ -18,7 +21,7 @@ ABI := .build/debug/strata-abi
 # Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
 CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64 darwin-arm64 darwin-x86_64 freebsd-x86_64
 
-.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo clean
+.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-resp bench clean
 
 run:
 	@.ci/deps.sh run
@@ -66,6 +69,20 @@ bench-echo:
 	$(SWIFT) build -c release --product strata-echo
 	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-echo-server
 	Benchmarks/scripts/bench-echo.sh
+
+bench: bench-http bench-echo bench-resp
+
+bench-http:
+	@.ci/deps.sh bench
+	@SWIFT=$(SWIFT) Benchmarks/scripts/build-main-product.sh strata-serve
+	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-http-server
+	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product hummingbird-server
+	Benchmarks/scripts/bench-http.sh
+
+bench-resp:
+	@.ci/deps.sh bench
+	@SWIFT=$(SWIFT) Benchmarks/scripts/build-main-product.sh strata-resp
+	Benchmarks/scripts/bench-resp.sh
 
 clean:
 	rm -rf .build .build-* abi-tables/.work
