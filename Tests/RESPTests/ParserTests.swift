@@ -77,6 +77,8 @@ struct ParserTests {
                 #expect(consumed == 0)
                 #expect(position < request.count)
                 #expect(parser.hasPartialRequest)
+                // Once the value's length line is in, the hint is the exact request size.
+                #expect(parser.bytesNeededHint == (position >= 32 ? request.count : position + 1))
             case .command(let arguments, let consumed):
                 #expect(consumed == request.count)
                 parsed = arguments
@@ -86,6 +88,7 @@ struct ParserTests {
             }
         }
         #expect(parsed == [Array("SET".utf8), Array("big".utf8), value])
+        #expect(parser.bytesNeededHint >= 1)
         #expect(!parser.hasPartialRequest)
     }
 

@@ -175,6 +175,12 @@ public final class RESPParser {
         failure = nil
     }
 
+    /// After `.needMore`: a lower bound on the size of the incomplete request,
+    /// counted from its first byte (after the `consumed` bytes). Exact once
+    /// the length of a large bulk string is known, so a server can size its
+    /// input buffer for it in one step; otherwise one more than is buffered.
+    public private(set) var bytesNeededHint = 1
+
     /// True when a request has been partly seen (the buffer must be kept).
     public var hasPartialRequest: Bool { pendingCount != 0 || inlineScanned != 0 }
 
@@ -232,19 +238,22 @@ public final class RESPParser {
                 return .command(command, consumed: next)
             case .skip(let next):
                 start = next
-            case .needMore:
+            case .needMore(let needed):
+                bytesNeededHint = needed
                 return .needMore(consumed: start)
             case .failure(let error):
                 return fail(error)
             }
         }
+        bytesNeededHint = 1
         return .needMore(consumed: start)
     }
 
     private enum Step {
         case command(base: UnsafeRawPointer, count: Int, next: Int)
         case skip(next: Int)
-        case needMore
+        /// Carries a lower bound on the request's total size.
+        case needMore(Int)
         case failure(RESPProtocolError)
     }
 
@@ -282,7 +291,7 @@ public final class RESPParser {
         var offset: Int
         if count == 0 {
             switch lineInteger(base, from: start + 1, end: end) {
-            case .needMore: return .needMore
+            case .needMore: return .needMore(end - start + 1)
             case .invalid: return .failure(.invalidMultibulkLength)
             case .value(let value, let next):
                 if value > Int64(RESPParser.maxMultibulkCount) { return .failure(.invalidMultibulkLength) }
@@ -306,7 +315,7 @@ public final class RESPParser {
             switch lineInteger(base, from: offset + 1, end: end) {
             case .needMore:
                 pendingCount = count; pendingParsed = parsed; pendingOffset = offset - start
-                return .needMore
+                return .needMore(end - start + 1)
             case .invalid:
                 pendingCount = 0
                 return .failure(.invalidBulkLength)
@@ -319,14 +328,17 @@ public final class RESPParser {
                 dataStart = next
             }
             // Redis skips the two bytes after the payload without checking them.
-            if end - dataStart < length + 2 { break }
+            if end - dataStart < length + 2 {
+                pendingCount = count; pendingParsed = parsed; pendingOffset = offset - start
+                return .needMore(dataStart + length + 2 - start)
+            }
             setSpan(parsed, start: dataStart - start, count: length)
             parsed += 1
             offset = dataStart + length + 2
         }
         if parsed < count {
             pendingCount = count; pendingParsed = parsed; pendingOffset = offset - start
-            return .needMore
+            return .needMore(end - start + 1)
         }
         pendingCount = 0
         pendingParsed = 0
@@ -346,7 +358,7 @@ public final class RESPParser {
         if index >= limit {
             if limit - start > RESPParser.maxInlineLength { return .failure(.tooBigInlineRequest) }
             inlineScanned = limit - start
-            return .needMore
+            return .needMore(end - start + 1)
         }
         inlineScanned = 0
         var lineEnd = index
