@@ -288,11 +288,11 @@ public struct HTTPRequestParser: Sendable {
                 let budget = limits.maxChunkExtensionsSize - extensionBytes
                 let windowEnd = pos + 16 + budget + 2
                 guard let lf = p.firstLF(from: scan, to: min(end, windowEnd)) else {
-                    if end >= windowEnd {
-                        var digits = 0
-                        while digits <= 16, hexValue(p[pos + digits]) != nil { digits += 1 }
-                        throw HTTPParseError(digits > 16 ? .invalidChunkSize : .chunkExtensionsTooLarge)
-                    }
+                    // Seventeen size digits are wrong whatever follows: say so now.
+                    var digits = 0
+                    while digits <= 16, pos + digits < end, hexValue(p[pos + digits]) != nil { digits += 1 }
+                    if digits > 16 { throw HTTPParseError(.invalidChunkSize) }
+                    if end >= windowEnd { throw HTTPParseError(.chunkExtensionsTooLarge) }
                     scan = end
                     return .needMore
                 }
