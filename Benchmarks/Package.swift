@@ -34,6 +34,17 @@ let package = Package(
             path: "Benchmarks/ThreadsBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "EventsBenchmarks",
+            dependencies: [
+                .product(name: "StrataEvents", package: "Strata"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/EventsBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // HTTP parser micro benchmarks: a target "HTTPBenchmarks" (Benchmarks/HTTPBenchmarks,
+        // StrataHTTP) goes here once the parser (Modules/HTTP/Sources/Parser) has landed.
         // The SwiftNIO echo server the echo benchmark compares against
         // (Benchmarks/scripts/bench-echo.sh; docs/benchmarks.md "Echo (Events)").
         .executableTarget(
