@@ -287,11 +287,15 @@ public struct HTTPRequestParser: Sendable {
             case .chunkLine:
                 let budget = limits.maxChunkExtensionsSize - extensionBytes
                 let windowEnd = pos + 16 + budget + 2
-                guard let lf = p.firstLF(from: scan, to: min(end, windowEnd)) else {
-                    // Seventeen size digits are wrong whatever follows: say so now.
-                    var digits = 0
-                    while digits <= 16, pos + digits < end, hexValue(p[pos + digits]) != nil { digits += 1 }
-                    if digits > 16 { throw HTTPParseError(.invalidChunkSize) }
+                // Seventeen size digits are wrong whatever follows: this check
+                // comes first, so the verdict does not depend on where the
+                // input was split.
+                let lf = p.firstLF(from: scan, to: min(end, windowEnd))
+                var digits = 0
+                let digitsEnd = lf ?? end
+                while digits <= 16, pos + digits < digitsEnd, hexValue(p[pos + digits]) != nil { digits += 1 }
+                if digits > 16 { throw HTTPParseError(.invalidChunkSize) }
+                guard let lf else {
                     if end >= windowEnd { throw HTTPParseError(.chunkExtensionsTooLarge) }
                     scan = end
                     return .needMore
