@@ -206,6 +206,53 @@ struct ParserPropertyTests {
     }
 }
 
+@Suite("HTTP/1.1 request parser: word-at-a-time scanning")
+struct ParserScanningTests {
+    @Test("a forbidden byte is found at every position of a long field value")
+    func valueBytes() {
+        let bad: [(UInt8, HTTPParseError.Kind)] = [(0x00, .invalidFieldValue), (0x01, .invalidFieldValue), (0x0B, .invalidFieldValue),
+                                                    (0x1F, .invalidFieldValue), (0x7F, .invalidFieldValue), (0x0D, .bareCR), (0x0A, .bareLF)]
+        for length in [1, 7, 8, 9, 15, 16, 17, 40] {
+            for position in 0..<length {
+                for (byte, kind) in bad {
+                    var value = [UInt8](repeating: 0x61, count: length)
+                    value[position] = byte
+                    let wire = Array("GET / HTTP/1.1\r\nHost: h\r\nX: ".utf8) + value + Array("\r\n\r\n".utf8)
+                    #expect(drive(wire).error == kind, "length \(length) position \(position) byte \(byte)")
+                }
+                var ok = [UInt8](repeating: 0x61, count: length)
+                ok[position] = [0x09, 0x20, 0x80, 0xFF, 0x7E][position % 5]
+                let wire = Array("GET / HTTP/1.1\r\nHost: h\r\nX: ".utf8) + ok + Array("\r\n\r\n".utf8)
+                let outcome = drive(wire)
+                #expect(outcome.error == nil, "length \(length) position \(position)")
+                if let v = outcome.requests.first?.fields.last?[1] {
+                    var trimmed = ok[...]
+                    while let l = trimmed.last, l == 0x20 || l == 0x09 { trimmed.removeLast() }
+                    while let f = trimmed.first, f == 0x20 || f == 0x09 { trimmed.removeFirst() }
+                    #expect(v == Array(trimmed))
+                }
+            }
+        }
+    }
+
+    @Test("a forbidden byte is found at every position of a long target")
+    func targetBytes() {
+        let bad: [(UInt8, HTTPParseError.Kind)] = [(0x00, .invalidRequestTarget), (0x09, .invalidRequestTarget), (0x23, .invalidRequestTarget),
+                                                    (0x7F, .invalidRequestTarget), (0x80, .invalidRequestTarget), (0xFF, .invalidRequestTarget),
+                                                    (0x0D, .bareCR), (0x20, .invalidVersion)]
+        for length in [1, 7, 8, 9, 16, 17, 33] {
+            for position in 1..<(length + 1) {
+                for (byte, kind) in bad {
+                    var target = [0x2F] + [UInt8](repeating: 0x7E, count: length)
+                    target[position] = byte
+                    let wire = Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
+                    #expect(drive(wire).error == kind, "length \(length) position \(position) byte \(byte)")
+                }
+            }
+        }
+    }
+}
+
 @Suite("HTTP/1.1 request parser: limits")
 struct ParserLimitTests {
     func request(target: String = "/", fields: [(String, String)] = [("Host", "h")], tail: String = "") -> [UInt8] {

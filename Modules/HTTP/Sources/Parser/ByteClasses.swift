@@ -102,6 +102,54 @@ internal struct Bytes {
         return nil
     }
 
+    @inline(__always)
+    func word(_ i: Int) -> UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+    }
+
+    /// The index of the first control byte (< 0x20) or DEL in `from..<to`, or `to`.
+    /// Eight bytes at a time; a flagged word falls back to the byte loop.
+    @inline(__always)
+    func firstControlOrDEL(from: Int, to: Int) -> Int {
+        var i = from
+        while i &+ 8 <= to {
+            let w = word(i)
+            let below20 = (w &- 0x2020_2020_2020_2020) & ~w
+            let x = w ^ 0x7F7F_7F7F_7F7F_7F7F
+            let del = (x &- 0x0101_0101_0101_0101) & ~x
+            if (below20 | del) & 0x8080_8080_8080_8080 != 0 { break }
+            i &+= 8
+        }
+        while i < to {
+            let b = self[i]
+            if b < 0x20 || b == 0x7F { return i }
+            i &+= 1
+        }
+        return to
+    }
+
+    /// The index of the first byte in `from..<to` that is not a request-target
+    /// byte (see `isTargetChar`), or `to`.
+    @inline(__always)
+    func firstNonTargetChar(from: Int, to: Int) -> Int {
+        var i = from
+        while i &+ 8 <= to {
+            let w = word(i)
+            let below21 = (w &- 0x2121_2121_2121_2121) & ~w
+            let x = w ^ 0x7F7F_7F7F_7F7F_7F7F
+            let del = (x &- 0x0101_0101_0101_0101) & ~x
+            let y = w ^ 0x2323_2323_2323_2323
+            let hash = (y &- 0x0101_0101_0101_0101) & ~y
+            if (below21 | del | hash | w) & 0x8080_8080_8080_8080 != 0 { break }
+            i &+= 8
+        }
+        while i < to {
+            if !isTargetChar(self[i]) { return i }
+            i &+= 1
+        }
+        return to
+    }
+
     /// Whether `range` equals the lowercase ASCII literal `lower`, ignoring ASCII case.
     @inline(__always)
     func equalsLowercase(_ range: Range<Int>, _ lower: StaticString) -> Bool {

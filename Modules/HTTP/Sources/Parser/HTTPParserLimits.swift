@@ -36,6 +36,9 @@ public struct HTTPParserLimits: Sendable, Hashable {
         precondition(maxRequestLineLength > 0 && maxFieldLineLength > 0 && maxHeaderSectionSize > 1
             && maxFieldCount >= 0 && maxTrailerSectionSize > 1 && maxChunkExtensionsSize >= 0
             && maxLeadingEmptyLines >= 0, "HTTPParserLimits: limits must be positive")
+        // Head views store offsets relative to the head's start in 32 bits.
+        precondition(maxRequestLineLength + maxHeaderSectionSize + 2 * maxLeadingEmptyLines < Int(UInt32.max),
+                     "HTTPParserLimits: a request head must fit in 4 GiB")
         self.maxRequestLineLength = maxRequestLineLength
         self.maxFieldLineLength = maxFieldLineLength
         self.maxHeaderSectionSize = maxHeaderSectionSize

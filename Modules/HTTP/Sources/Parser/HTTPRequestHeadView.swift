@@ -153,60 +153,145 @@ public struct HTTPFieldRanges: RandomAccessCollection, Sendable, Hashable {
 /// All ranges are offsets into the buffer passed to the
 /// ``HTTPRequestParser/parse(_:)`` call that returned the head; if you drop
 /// bytes from the front of your buffer afterwards, use ``shifted(by:)``.
+///
+/// Stored compactly (offsets relative to the head's start) so that events
+/// stay small and cheap to return.
 public struct HTTPRequestHeadView: Sendable, Hashable {
+    /// A range relative to `base`; `start == .max` means absent.
+    @usableFromInline
+    internal struct Span: Sendable, Hashable {
+        @usableFromInline var start: UInt32
+        @usableFromInline var end: UInt32
+
+        @inlinable
+        init(start: UInt32, end: UInt32) {
+            self.start = start
+            self.end = end
+        }
+
+        @usableFromInline static let absent = Span(start: .max, end: .max)
+
+        @inlinable
+        init(_ r: Range<Int>, base: Int) {
+            start = UInt32(truncatingIfNeeded: r.lowerBound &- base)
+            end = UInt32(truncatingIfNeeded: r.upperBound &- base)
+        }
+
+        @inlinable
+        init(_ r: Range<Int>?, base: Int) {
+            if let r { self.init(r, base: base) } else { self = .absent }
+        }
+
+        @inlinable
+        func range(_ base: Int) -> Range<Int> { (base &+ Int(start))..<(base &+ Int(end)) }
+
+        @inlinable
+        func optionalRange(_ base: Int) -> Range<Int>? { start == .max ? nil : range(base) }
+    }
+
+    @usableFromInline internal var base: Int
+    @usableFromInline internal var storedFields: HTTPFieldRanges
+    /// Content-Length, or -1 for none, -2 for chunked.
+    @usableFromInline internal var lengthOrFraming: Int
+    @usableFromInline internal var headLength: UInt32
+    @usableFromInline internal var methodLength: UInt32
+    @usableFromInline internal var targetSpan: Span
+    @usableFromInline internal var querySpan: Span
+    @usableFromInline internal var authoritySpan: Span
+    @usableFromInline internal var hostSpan: Span
+    @usableFromInline internal var storedVersion: HTTPVersion
+    @usableFromInline internal var storedMethod: HTTPMethod
+    @usableFromInline internal var storedTargetForm: HTTPRequestTargetForm
+    @usableFromInline internal var flags: UInt8
+
+    @usableFromInline static var keepAliveFlag: UInt8 { 1 }
+    @usableFromInline static var expectsContinueFlag: UInt8 { 2 }
+    @usableFromInline static var unsupportedExpectationFlag: UInt8 { 4 }
+    @usableFromInline static var upgradeFlag: UInt8 { 8 }
+
+    internal init(
+        range: Range<Int>, method: Range<Int>, knownMethod: HTTPMethod, target: Range<Int>,
+        targetForm: HTTPRequestTargetForm, query: Range<Int>?, targetAuthority: Range<Int>?,
+        version: HTTPVersion, fields: HTTPFieldRanges, host: Range<Int>?, framing: HTTPBodyFraming,
+        keepAlive: Bool, expectsContinue: Bool, hasUnsupportedExpectation: Bool, isUpgradeRequest: Bool
+    ) {
+        let base = range.lowerBound
+        self.base = base
+        storedFields = fields
+        switch framing {
+        case .none: lengthOrFraming = -1
+        case .chunked: lengthOrFraming = -2
+        case .contentLength(let n): lengthOrFraming = n
+        }
+        headLength = UInt32(truncatingIfNeeded: range.count)
+        methodLength = UInt32(truncatingIfNeeded: method.count)
+        targetSpan = Span(target, base: base)
+        querySpan = Span(query, base: base)
+        authoritySpan = Span(targetAuthority, base: base)
+        hostSpan = Span(host, base: base)
+        storedVersion = version
+        storedMethod = knownMethod
+        storedTargetForm = targetForm
+        flags = (keepAlive ? Self.keepAliveFlag : 0) | (expectsContinue ? Self.expectsContinueFlag : 0)
+            | (hasUnsupportedExpectation ? Self.unsupportedExpectationFlag : 0) | (isUpgradeRequest ? Self.upgradeFlag : 0)
+    }
+
     /// The whole head: request line through the empty line ending the header section.
-    public var range: Range<Int>
+    @inlinable public var range: Range<Int> { base..<(base &+ Int(headLength)) }
     /// The method token.
-    public var method: Range<Int>
+    @inlinable public var method: Range<Int> { base..<(base &+ Int(methodLength)) }
     /// The method if it is one of the well-known ones, else `.other`.
-    public var knownMethod: HTTPMethod
+    @inlinable public var knownMethod: HTTPMethod { storedMethod }
     /// The request target exactly as received.
-    public var target: Range<Int>
+    @inlinable public var target: Range<Int> { targetSpan.range(base) }
     /// Which of the four target forms ``target`` has.
-    public var targetForm: HTTPRequestTargetForm
+    @inlinable public var targetForm: HTTPRequestTargetForm { storedTargetForm }
     /// The path part of an origin- or absolute-form target (empty for
     /// `http://host`, and for the authority and asterisk forms).
-    public var path: Range<Int>
+    @inlinable public var path: Range<Int> {
+        let t = target
+        let start: Int
+        switch storedTargetForm {
+        case .origin: start = t.lowerBound
+        case .absolute: start = authoritySpan.range(base).upperBound
+        case .authority, .asterisk: return t.upperBound..<t.upperBound
+        }
+        let end = querySpan.start == .max ? t.upperBound : base &+ Int(querySpan.start) &- 1
+        return start..<end
+    }
     /// The query after `?` (without the `?`), or nil when there is no `?`.
-    public var query: Range<Int>?
+    @inlinable public var query: Range<Int>? { querySpan.optionalRange(base) }
     /// The authority of an absolute- or authority-form target, else nil.
-    public var targetAuthority: Range<Int>?
+    @inlinable public var targetAuthority: Range<Int>? { authoritySpan.optionalRange(base) }
     /// The version as received.
-    public var version: HTTPVersion
+    @inlinable public var version: HTTPVersion { storedVersion }
     /// Every header field line, in order.
-    public var fields: HTTPFieldRanges
+    @inlinable public var fields: HTTPFieldRanges { storedFields }
     /// The Host field value (possibly empty), or nil when there was none (HTTP/1.0 only).
-    public var host: Range<Int>?
+    @inlinable public var host: Range<Int>? { hostSpan.optionalRange(base) }
     /// How the body is delimited.
-    public var framing: HTTPBodyFraming
+    @inlinable public var framing: HTTPBodyFraming {
+        lengthOrFraming >= 0 ? .contentLength(lengthOrFraming) : (lengthOrFraming == -2 ? .chunked : .none)
+    }
     /// Whether the connection may carry another request after this one: HTTP/1.1
     /// unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`
     /// and without `close`.
-    public var keepAlive: Bool
+    @inlinable public var keepAlive: Bool { flags & Self.keepAliveFlag != 0 }
     /// `Expect: 100-continue` on an HTTP/1.1 request (ignored on HTTP/1.0, RFC 9110 §10.1.1).
-    public var expectsContinue: Bool
+    @inlinable public var expectsContinue: Bool { flags & Self.expectsContinueFlag != 0 }
     /// An Expect value other than `100-continue` was present: answer 417.
-    public var hasUnsupportedExpectation: Bool
+    @inlinable public var hasUnsupportedExpectation: Bool { flags & Self.unsupportedExpectationFlag != 0 }
     /// The Connection field lists `upgrade` and an Upgrade field is present.
-    public var isUpgradeRequest: Bool
+    @inlinable public var isUpgradeRequest: Bool { flags & Self.upgradeFlag != 0 }
 
     /// The Content-Length declared, or nil (chunked or no body). Body size
     /// limits are the server's business; this is what it checks.
     @inlinable
-    public var declaredContentLength: Int? {
-        if case .contentLength(let n) = framing { return n }
-        return nil
-    }
+    public var declaredContentLength: Int? { lengthOrFraming >= 0 ? lengthOrFraming : nil }
 
     /// Whether body events follow (a non-zero Content-Length or chunked).
     @inlinable
-    public var hasBody: Bool {
-        switch framing {
-        case .none: return false
-        case .contentLength(let n): return n > 0
-        case .chunked: return true
-        }
-    }
+    public var hasBody: Bool { lengthOrFraming > 0 || lengthOrFraming == -2 }
 
     /// The bytes of `range` in `buffer` (a view; no copy).
     @inlinable
@@ -217,16 +302,9 @@ public struct HTTPRequestHeadView: Sendable, Hashable {
     /// The head moved `offset` bytes toward the start of the buffer (after the
     /// caller dropped `offset` bytes from its front). Allocates for the fields.
     public func shifted(by offset: Int) -> HTTPRequestHeadView {
-        func s(_ r: Range<Int>) -> Range<Int> { (r.lowerBound - offset)..<(r.upperBound - offset) }
         var copy = self
-        copy.range = s(range)
-        copy.method = s(method)
-        copy.target = s(target)
-        copy.path = s(path)
-        copy.query = query.map(s)
-        copy.targetAuthority = targetAuthority.map(s)
-        copy.host = host.map(s)
-        copy.fields = fields.shifted(by: offset)
+        copy.base -= offset
+        copy.storedFields = storedFields.shifted(by: offset)
         return copy
     }
 

@@ -396,7 +396,7 @@ public struct HTTPRequestParser: Sendable {
         i += 1
         // request-target SP
         let ts = i
-        while i < e, isTargetChar(p[i]) { i += 1 }
+        i = p.firstNonTargetChar(from: i, to: e)
         if i == e { throw HTTPParseError(.invalidRequestLine) }
         b = p[i]
         if b != SP { throw HTTPParseError(b == CR ? .bareCR : .invalidRequestTarget) }
@@ -558,13 +558,15 @@ public struct HTTPRequestParser: Sendable {
         i += 1
         while i < e, isOWS(p[i]) { i += 1 }
         let vs = i
-        var last = vs
-        while i < e {
+        while true {
+            i = p.firstControlOrDEL(from: i, to: e)
+            if i == e { break }
             let c = p[i]
-            guard isFieldValueChar(c) else { throw HTTPParseError(c == CR ? .bareCR : .invalidFieldValue) }
+            if c != HTAB { throw HTTPParseError(c == CR ? .bareCR : .invalidFieldValue) }
             i += 1
-            if !isOWS(c) { last = i }
         }
+        var last = e
+        while last > vs, isOWS(p[last - 1]) { last -= 1 }
         let value = vs..<last
         if trailer {
             if trailerStorage.count >= limits.maxFieldCount { throw HTTPParseError(.tooManyFields) }
@@ -713,7 +715,6 @@ public struct HTTPRequestParser: Sendable {
             knownMethod: head.knownMethod,
             target: head.target,
             targetForm: head.targetForm,
-            path: head.path,
             query: head.query,
             targetAuthority: head.targetAuthority,
             version: head.version,
