@@ -18,11 +18,12 @@ mkdir -p "$out/corpus" "$out/seeds" "$out/artifacts"
 export SWIFT_BACKTRACE=enable=no
 
 echo "== building $out/fuzz-http-parser"
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g \
+swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo -g \
     -module-name StrataHTTPFuzz \
     "$root"/Modules/HTTP/Sources/Parser/*.swift \
     "$root"/Fuzz/HTTPParserFuzz/main.swift \
-    -o "$out/fuzz-http-parser"
+    -o "$out/fuzz-http-parser" 2>&1 |
+    { grep -v "Cannot export local symbol '__asan" || true; }   # gold's noise about ASan's local symbols
 
 echo "== extracting seeds from Tests/HTTPTests/Corpus"
 # Each corpus case's "input" (a JSON string whose code points are bytes) becomes

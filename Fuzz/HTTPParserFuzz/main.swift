@@ -1,7 +1,7 @@
 // libFuzzer target for the StrataHTTP request parser.
 //
 // Built by Fuzz/run-http-parser.sh with
-//   swiftc -sanitize=fuzzer,address -parse-as-library -O \
+//   swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo \
 //       Modules/HTTP/Sources/Parser/*.swift Fuzz/HTTPParserFuzz/main.swift
 // so the parser sources and this file form one module.
 //
