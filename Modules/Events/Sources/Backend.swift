@@ -130,13 +130,15 @@ protocol EventBackend: AnyObject {
     var waker: Waker { get }
     /// Cancels and reaps everything in flight, so the kernel touches no loop-owned memory
     /// (buffers, iovecs, addresses) afterwards. ``EventLoop`` calls it first in its `deinit`,
-    /// before it frees that memory. Idempotent.
-    func shutdown()
+    /// before it frees that memory. Idempotent. Returns false when the kernel may still hold
+    /// requests (the teardown could not cancel or reap them all): the loop then leaks that
+    /// memory on purpose instead of letting the kernel write into freed pages.
+    func shutdown() -> Bool
 }
 
 extension EventBackend {
     /// Readiness backends perform every call synchronously: nothing to wait for.
-    func shutdown() {}
+    func shutdown() -> Bool { true }
 }
 
 /// Opens a backend for `choice`.

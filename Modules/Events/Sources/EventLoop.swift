@@ -159,7 +159,19 @@ public final class EventLoop {
 
     deinit {
         // First make sure the kernel no longer reads or writes what the records own.
-        backend.shutdown()
+        guard backend.shutdown() else {
+            // The kernel may still complete a request into this memory (io_uring's teardown
+            // could not cancel and reap everything within its bound): leak the buffers, pools
+            // and operation storage rather than let it write into freed pages.
+            configuration.log?("strata.events: the \(backend.kind) backend still had requests in the kernel at "
+                + "teardown; leaking \(operationsInFlight) operation(s)' buffers and \(pools.count) pool(s) on purpose")
+            for pool in pools.values { _ = Unmanaged.passRetained(pool) }
+            for i in records.indices where records[i].active {
+                if let b = records[i].buffer { _ = Unmanaged.passRetained(b) }
+                if let bs = records[i].buffers { for b in bs { _ = Unmanaged.passRetained(b) } }
+            }
+            return
+        }
         // A pool may outlive its loop: releasing a buffer then just marks it free.
         for pool in pools.values { pool.onRelease = nil }
         for i in records.indices where records[i].active {

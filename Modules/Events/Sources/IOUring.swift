@@ -91,6 +91,11 @@ final class IOUringBackend: EventBackend {
         var zeroCopyResult: Int32?
         /// writev: the descriptor is not a socket; use IORING_OP_WRITEV.
         var usesWritev = false
+        /// The loop cancelled the operation. A cancel SQE can miss a tracked operation between two
+        /// of its kernel requests (the poll completed, the re-armed poll is not in the kernel yet,
+        /// and the cancel finds nothing): so a cancelled operation is never re-issued, it finishes
+        /// with -ECANCELED at its next completion instead.
+        var cancelRequested = false
     }
 
     /// Work for the SQ, parked in order when the SQ stays full (and the FIFO's element).
@@ -253,7 +258,7 @@ final class IOUringBackend: EventBackend {
     }
 
     /// Called by the loop's `deinit` before it frees the memory operations point into.
-    func shutdown() { _ = quiesce() }
+    func shutdown() -> Bool { quiesce() }
 
     /// Teardown: drops SQEs the kernel has not seen (their buffers may already be freed), cancels
     /// every request and reaps until none is left (at most one second). Returns whether the
@@ -305,6 +310,7 @@ final class IOUringBackend: EventBackend {
         // Still in the FIFO: the kernel never saw it, so it completes here.
         if purgeDeferred(where: { $0.userData == userData }, &completions) { return }
         if let slot = trackedByUserData[userData] {
+            tracked[Int(slot)].cancelRequested = true
             enqueue(.cancel(target: trackedUserData(slot)))
         } else {
             enqueue(.cancel(target: userData))
@@ -313,6 +319,9 @@ final class IOUringBackend: EventBackend {
 
     func cancelAll(fd: CInt, completions: inout [RawCompletion]) {
         _ = purgeDeferred(where: { $0.fd == fd }, &completions)
+        for slot in trackedByUserData.values where tracked[Int(slot)].submission.fd == fd {
+            tracked[Int(slot)].cancelRequested = true
+        }
         enqueue(.cancelDescriptor(fd))
     }
 
@@ -620,7 +629,9 @@ final class IOUringBackend: EventBackend {
             }
         case .writev:
             kernelRequests -= 1
-            if cqe.res == -ENOTSOCK && !t.usesWritev && !tearingDown {
+            if cqe.res == -ENOTSOCK && !t.usesWritev && t.cancelRequested {
+                finishTracked(slot, result: -ECANCELED, &completions)
+            } else if cqe.res == -ENOTSOCK && !t.usesWritev && !tearingDown {
                 tracked[Int(slot)].usesWritev = true
                 enqueue(.tracked(slot))
             } else {
@@ -637,6 +648,8 @@ final class IOUringBackend: EventBackend {
             // on the socket; a partial count is a valid result.
             if let result = sendfileOnce(socket: s.fd, file: s.fileFD, offset: s.offset, count: s.length) {
                 finishTracked(slot, result: result, &completions)
+            } else if t.cancelRequested {
+                finishTracked(slot, result: -ECANCELED, &completions)
             } else {
                 counters.sendfileRetries += 1
                 enqueue(.tracked(slot))

@@ -102,9 +102,37 @@ func sysSendMessageNonblocking(_ fd: CInt, _ vectors: UnsafeMutablePointer<iovec
     var message = msghdr()
     message.msg_iov = vectors
     message.msg_iovlen = numericCast(count)
-    let n = retryingOnInterrupt { sendmsg(fd, &message, readinessSendFlags) }
+    var n = retryingOnInterrupt { sendmsg(fd, &message, readinessSendFlags) }
+    if n == -Int(ENOTSOCK) {
+        // A pipe or file (as on io_uring, which falls back to IORING_OP_WRITEV): writev(2), with
+        // a broken pipe's SIGPIPE blocked and consumed, so it is -EPIPE like on a socket.
+        n = withPipeSignalConsumed { retryingOnInterrupt { writev(fd, vectors, CInt(count)) } }
+    }
     // Linux caps one call at MAX_RW_COUNT (2 GiB - 4 KiB), so the count fits; clamp regardless.
     return Int32(clamping: n)
+}
+
+/// Runs `call` (a system call returning a count or -errno) with SIGPIPE blocked on this thread,
+/// and consumes the SIGPIPE it raised (an -EPIPE result), so the process's disposition (often
+/// "terminate") never sees it. A SIGPIPE already pending before the call is left alone.
+func withPipeSignalConsumed(_ call: () -> Int) -> Int {
+    var pipeSignal = sigset_t()
+    sigemptyset(&pipeSignal)
+    sigaddset(&pipeSignal, SIGPIPE)
+    var previousMask = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &pipeSignal, &previousMask)
+    defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
+    var pending = sigset_t()
+    sigpending(&pending)
+    let wasPending = sigismember(&pending, SIGPIPE) == 1
+    let n = call()
+    if n == -Int(EPIPE) && !wasPending {
+        // sigwait returns at once for a pending signal (and is on Darwin, unlike sigtimedwait).
+        sigpending(&pending)
+        var consumed: CInt = 0
+        if sigismember(&pending, SIGPIPE) == 1 { _ = sigwait(&pipeSignal, &consumed) }
+    }
+    return n
 }
 
 #if os(Linux)
@@ -115,21 +143,9 @@ func sysSendMessageNonblocking(_ fd: CInt, _ vectors: UnsafeMutablePointer<iovec
 /// raised is consumed, so the process's disposition (often "terminate") never sees it.
 @inline(never)
 func sysSendFileNonblocking(_ socket: CInt, _ file: CInt, _ offset: Int64, _ count: Int) -> Int32 {
-    var pipeSignal = sigset_t()
-    sigemptyset(&pipeSignal)
-    sigaddset(&pipeSignal, SIGPIPE)
-    var previousMask = sigset_t()
-    pthread_sigmask(SIG_BLOCK, &pipeSignal, &previousMask)
-    defer { pthread_sigmask(SIG_SETMASK, &previousMask, nil) }
-    var pending = sigset_t()
-    sigpending(&pending)
-    let wasPending = sigismember(&pending, SIGPIPE) == 1
-
     var position = off_t(offset)
-    let n = retryingOnInterrupt { sendfile(socket, file, &position, min(count, readinessMaximumTransfer)) }
-    if n == -Int(EPIPE) && !wasPending {
-        var noWait = timespec(tv_sec: 0, tv_nsec: 0)
-        _ = sigtimedwait(&pipeSignal, nil, &noWait)
+    let n = withPipeSignalConsumed {
+        retryingOnInterrupt { sendfile(socket, file, &position, min(count, readinessMaximumTransfer)) }
     }
     return Int32(clamping: n)
 }
