@@ -88,11 +88,42 @@ final class Connection {
     let out = IOBuffer(capacity: 64 * 1024)
     var sent = 0
     var sending = false
+    /// Received bytes not yet copied into `out`; `backlog[backlogStart...]` is pending.
     var backlog: [UInt8] = []
+    var backlogStart = 0
+    /// The multishot receive in flight (nil while paused or ended).
+    var receive: OperationID?
+    /// Receiving is paused because the backlog reached `Connection.backlogLimit` (the peer
+    /// sends faster than it reads): resumed when the backlog is drained.
+    var paused = false
     var closing = false
     /// The peer finished sending (end of stream): close once everything is echoed.
     var peerDone = false
     init(fd: CInt) { self.fd = fd }
+
+    /// At most this many received bytes wait per connection; beyond it receiving pauses, so a
+    /// peer that never reads cannot make the server buffer without bound.
+    static let backlogLimit = 1 << 20
+    var pending: Int { backlog.count - backlogStart }
+
+    /// Moves up to `out.capacity` backlog bytes into `out` (amortised O(1) per byte: the
+    /// consumed prefix is dropped only once it is at least half of the array).
+    func refill() {
+        let n = min(pending, out.capacity)
+        backlog.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[backlogStart..<backlogStart + n])) }
+        }
+        backlogStart += n
+        if backlogStart == backlog.count {
+            backlog.removeAll(keepingCapacity: backlog.capacity <= 64 * 1024)
+            backlogStart = 0
+        } else if backlogStart >= backlog.count / 2 {
+            backlog.removeFirst(backlogStart)
+            backlogStart = 0
+        }
+        out.count = n
+        sent = 0
+    }
 }
 
 enum Tag: UInt64 { case accept = 1, receive = 2, send = 3, close = 4, rearmAccept = 5 }
@@ -119,6 +150,13 @@ func serve(options: Options, index: Int) throws {
         c.sending = true
         loop.send(c.fd, c.out, offset: c.sent, token: token(.send, c.fd))
     }
+    /// Resumes a paused connection once its backlog is half drained and the cancelled receive
+    /// has delivered its final completion.
+    func resumeIfDrained(_ c: Connection) {
+        guard c.paused, c.receive == nil, !c.closing, !c.peerDone, c.pending < Connection.backlogLimit / 2 else { return }
+        c.paused = false
+        c.receive = loop.receive(c.fd, from: pool, multishot: true, token: token(.receive, c.fd))
+    }
     func close(_ c: Connection) {
         guard !c.closing else { return }
         c.closing = true
@@ -138,8 +176,9 @@ func serve(options: Options, index: Int) throws {
                     if Int(conn) >= connections.count {
                         connections.append(contentsOf: repeatElement(nil, count: Int(conn) + 1 - connections.count + 1024))
                     }
-                    connections[Int(conn)] = Connection(fd: conn)
-                    loop.receive(conn, from: pool, multishot: true, token: token(.receive, conn))
+                    let c = Connection(fd: conn)
+                    connections[Int(conn)] = c
+                    c.receive = loop.receive(conn, from: pool, multishot: true, token: token(.receive, conn))
                 }
                 if !completion.hasMore {
                     if completion.result < 0 {
@@ -155,7 +194,7 @@ func serve(options: Options, index: Int) throws {
                 guard let c = connections[Int(fd)] else { return }
                 if completion.result > 0 {
                     let n = Int(completion.result)
-                    if !c.sending && c.backlog.isEmpty && n <= c.out.capacity {
+                    if !c.sending && c.pending == 0 && n <= c.out.capacity {
                         pool.withBuffer(completion.bufferID, count: n) { bytes in
                             c.out.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
                         }
@@ -166,17 +205,29 @@ func serve(options: Options, index: Int) throws {
                     } else {
                         pool.withBuffer(completion.bufferID, count: n) { c.backlog.append(contentsOf: $0) }
                         pool.release(completion.bufferID)
+                        if c.pending >= Connection.backlogLimit && !c.paused, let op = c.receive {
+                            c.paused = true  // backpressure: stop reading until the peer reads
+                            _ = loop.cancel(op)
+                        }
                     }
-                    if !completion.hasMore && !c.closing {
-                        loop.receive(fd, from: pool, multishot: true, token: token(.receive, fd))
+                    if !completion.hasMore {
+                        c.receive = nil
+                        if !c.closing && !c.paused {
+                            c.receive = loop.receive(fd, from: pool, multishot: true, token: token(.receive, fd))
+                        } else {
+                            resumeIfDrained(c)
+                        }
                     }
                 } else {
                     if completion.flags.contains(.buffer) { pool.release(completion.bufferID) }
                     guard !completion.hasMore else { return }
+                    c.receive = nil
                     if completion.result == 0 {
                         // End of stream (perhaps a half-close): echo what is queued, then close.
                         c.peerDone = true
-                        if !c.sending && c.backlog.isEmpty { close(c) }
+                        if !c.sending && c.pending == 0 { close(c) }
+                    } else if completion.result == -ECANCELED && c.paused {
+                        resumeIfDrained(c)  // paused by backpressure; else the send path resumes
                     } else {
                         close(c)  // reset, error, or cancelled
                     }
@@ -188,15 +239,10 @@ func serve(options: Options, index: Int) throws {
                 c.sent += Int(completion.result)
                 if c.sent < c.out.count {
                     startSend(c)
-                } else if !c.backlog.isEmpty {
-                    let n = min(c.backlog.count, c.out.capacity)
-                    c.backlog.withUnsafeBytes { src in
-                        c.out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<n])) }
-                    }
-                    c.backlog.removeFirst(n)
-                    c.out.count = n
-                    c.sent = 0
+                } else if c.pending > 0 {
+                    c.refill()
                     startSend(c)
+                    resumeIfDrained(c)
                 } else if c.peerDone {
                     close(c)
                 }
@@ -211,6 +257,19 @@ func serve(options: Options, index: Int) throws {
     }
 }
 
+/// SIGINT and SIGTERM end the server. A parent may have started us with them blocked or
+/// ignored (both are inherited across exec: test runners, some supervisors), so say so.
+func restoreTerminationSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
+}
+
+restoreTerminationSignals()
 let options = parseOptions()
 do {
     for i in 1..<options.loops {
