@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "StrataSockets", targets: ["StrataSockets"]),
         .library(name: "StrataThreads", targets: ["StrataThreads"]),
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
+        .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
     ],
@@ -44,12 +45,23 @@ let package = Package(
             path: "Modules/Events/Sources"
         ),
 
+        .target(
+            name: "StrataHTTP",
+            path: "Modules/HTTP/Sources"
+        ),
+
         // Examples: small executables, each with a README.
         .executableTarget(
             name: "strata-echo",
             dependencies: ["StrataEvents", "StrataSockets", "StrataThreads"],
             path: "Examples/strata-echo",
             exclude: ["README.md"]
+        ),
+
+        // strata-resp's protocol core (RESP2 codec and in-memory store), sans-I/O.
+        .target(
+            name: "RESPKit",
+            path: "Examples/strata-resp/RESPKit"
         ),
 
         // The ABI catalogue, table model, ELF reader and renderers shared by
@@ -95,6 +107,23 @@ let package = Package(
             name: "StrataEventsTests",
             dependencies: ["StrataEvents", "StrataSockets", "StrataThreads", "CStrataSys"],
             path: "Tests/EventsTests"
+        ),
+        .testTarget(
+            name: "StrataHTTPTests",
+            dependencies: ["StrataHTTP"],
+            path: "Tests/HTTPTests",
+            exclude: ["Corpus"]
+        ),
+        .testTarget(
+            name: "StrataRESPTests",
+            dependencies: ["RESPKit"],
+            path: "Tests/RESPTests"
+        ),
+        // Interop: the example servers as child processes, driven by real clients.
+        .testTarget(
+            name: "StrataInteropTests",
+            dependencies: ["StrataSockets", "strata-echo"],
+            path: "Tests/InteropTests"
         ),
         .testTarget(
             name: "StrataLayeringTests",

@@ -18,11 +18,11 @@ mkdir -p "$out/corpus" "$out/seeds" "$out/artifacts"
 export SWIFT_BACKTRACE=enable=no
 
 echo "== building $out/fuzz-http-parser"
-swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo -g \
+(cd "$out" && swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo -g \
     -module-name StrataHTTPFuzz \
     "$root"/Modules/HTTP/Sources/Parser/*.swift \
     "$root"/Fuzz/HTTPParserFuzz/main.swift \
-    -o "$out/fuzz-http-parser" 2>&1 |
+    -o "$out/fuzz-http-parser") 2>&1 |  # in $out: swiftc leaves .swiftmodule/.swiftdoc files in its working directory
     { grep -v "Cannot export local symbol '__asan" || true; }   # gold's noise about ASan's local symbols
 
 echo "== extracting seeds from Tests/HTTPTests/Corpus"
