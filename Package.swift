@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "StrataSockets", targets: ["StrataSockets"]),
         .library(name: "StrataThreads", targets: ["StrataThreads"]),
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
+        .library(name: "StrataSched", targets: ["StrataSched"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
@@ -45,6 +46,11 @@ let package = Package(
             path: "Modules/Events/Sources"
         ),
 
+        .target(
+            name: "StrataSched",
+            dependencies: ["CStrataSys", "StrataSockets", "StrataThreads", "StrataEvents"],
+            path: "Modules/Sched/Sources"
+        ),
         .target(
             name: "StrataHTTP",
             path: "Modules/HTTP/Sources"

@@ -15,6 +15,10 @@ public struct OperationID: Hashable, Sendable, CustomStringConvertible {
     @inlinable var slot: UInt32 { UInt32(truncatingIfNeeded: rawValue) }
     @inlinable var generation: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
 
+    /// An identifier no loop ever hands out (slot 0 starts at generation 1): for completions
+    /// a layer above synthesizes itself, such as a wait that ends without an operation.
+    public static let none = OperationID(rawValue: 0)
+
     /// `op#slot.generation`.
     public var description: String { "op#\(slot).\(generation)" }
 }

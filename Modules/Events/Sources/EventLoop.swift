@@ -79,7 +79,8 @@ public final class EventLoop {
     }
 
     struct Record {
-        var generation: UInt32 = 0
+        /// Starts at 1 and skips 0 on wrap-around, so `OperationID.none` (raw value 0) never matches.
+        var generation: UInt32 = 1
         var active = false
         var kind: OperationKind = .timeout
         var token: UInt64 = 0
@@ -215,7 +216,8 @@ public final class EventLoop {
         records[slot].buffer?.isLent = false
         if let bs = records[slot].buffers { for b in bs { b.isLent = false } }
         records[slot].storage?.deallocate()
-        records[slot] = Record(generation: records[slot].generation &+ 1)
+        let next = records[slot].generation &+ 1
+        records[slot] = Record(generation: next == 0 ? 1 : next)
         freeSlots.append(id.slot)
         operationsInFlight -= 1
         if kind == .close {
