@@ -115,6 +115,11 @@ let package = Package(
             path: "Tests/EventsTests"
         ),
         .testTarget(
+            name: "StrataSchedTests",
+            dependencies: ["StrataSched", "StrataEvents", "StrataSockets"],
+            path: "Tests/SchedTests"
+        ),
+        .testTarget(
             name: "StrataHTTPTests",
             dependencies: ["StrataHTTP"],
             path: "Tests/HTTPTests",

@@ -410,7 +410,19 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// ends with ``wakeParked(_:result:)`` (ended with -ECANCELED when the task is cancelled;
     /// `onCancel` of the entry runs first). A deadline set with ``withDeadline(_:_:)`` arms a
     /// timer: when it fires the wait ends with -ETIMEDOUT.
-    func suspend(_ start: @escaping (UInt64) -> OperationID?) async -> Completion {
+    ///
+    /// With `cancellable: false` (closing) neither task cancellation nor deadlines end it.
+    func suspend(cancellable: Bool = true, _ start: @escaping (UInt64) -> OperationID?) async -> Completion {
+        if !cancellable {
+            if isCurrent {
+                let token = waiters.allocate()
+                return await withUnsafeContinuation { begin(token, $0, nil, start) }
+            }
+            return await withUnsafeContinuation { (continuation: UnsafeContinuation<Completion, Never>) in
+                let sendable = UncheckedSendable((continuation, start))
+                execute { [self] in begin(waiters.allocate(), sendable.value.0, nil, sendable.value.1) }
+            }
+        }
         let deadline = Deadline.current
         if isCurrent {
             let token = waiters.allocate()

@@ -204,7 +204,8 @@ public final class TCPConnection: @unchecked Sendable {
     public func close() async {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let fd = descriptor
-        _ = await loop.suspend { [loop] token in
+        // Not cancellable: a cancelled task (a handler cancelled at shutdown) must still close.
+        _ = await loop.suspend(cancellable: false) { [loop] token in
             _ = loop.events.cancelAll(on: fd)
             return loop.events.close(fd, token: token)
         }
@@ -261,6 +262,8 @@ final class ReadStreamState: @unchecked Sendable {
     /// End of stream (0) or a negated errno once the receive ended for good.
     var ended: Int32?
     var paused = false
+    /// The receive was cancelled for backpressure and its final completion has not arrived.
+    var stopping = false
 
     init(connection: TCPConnection, limit: Int) {
         self.connection = connection
@@ -342,6 +345,7 @@ final class ReadStreamState: @unchecked Sendable {
             pool.release(c.bufferID)
             if chunks.count - head >= limit && !paused, let token = streamToken {
                 paused = true
+                stopping = true
                 loop.cancelNow(token)
             }
         } else if c.flags.contains(.buffer) {
@@ -349,12 +353,14 @@ final class ReadStreamState: @unchecked Sendable {
         }
         if !c.hasMore {
             streamToken = nil
+            let stoppedByUs = stopping
+            stopping = false
             if c.result == 0 {
                 ended = 0
-            } else if c.result < 0 && !(c.result == -ECANCELED && paused) {
+            } else if c.result < 0 && !(c.result == -ECANCELED && stoppedByUs) {
                 ended = c.result
             } else if !paused {
-                arm()  // a multishot that ended without an error: re-arm
+                arm()  // ended without an error, or stopped and already drained: re-arm
             }
         }
         if let w = waiter, head < chunks.count || ended != nil {

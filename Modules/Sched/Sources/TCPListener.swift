@@ -205,7 +205,7 @@ public final class TCPListener: @unchecked Sendable {
     public func close() async {
         guard !closedFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let fd = descriptor
-        _ = await loop.suspend { [self] token in
+        _ = await loop.suspend(cancellable: false) { [self] token in
             closed = true
             if let t = acceptToken { loop.cancelNow(t) }
             for q in queue[head...] { loop.fireAndForget { [loop] t in loop.events.close(q, token: t) } }
