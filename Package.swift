@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "StrataSched", targets: ["StrataSched"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .executable(name: "strata-echo", targets: ["strata-echo"]),
+        .executable(name: "strata-resp", targets: ["strata-resp"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
     ],
     dependencies: [
@@ -68,6 +69,12 @@ let package = Package(
         .target(
             name: "RESPKit",
             path: "Examples/strata-resp/RESPKit"
+        ),
+
+        .executableTarget(
+            name: "strata-resp",
+            dependencies: ["RESPKit", "StrataSched", "StrataEvents", "StrataSockets", "StrataThreads"],
+            path: "Examples/strata-resp/Server"
         ),
 
         // The ABI catalogue, table model, ELF reader and renderers shared by
@@ -133,7 +140,7 @@ let package = Package(
         // Interop: the example servers as child processes, driven by real clients.
         .testTarget(
             name: "StrataInteropTests",
-            dependencies: ["StrataSockets", "strata-echo"],
+            dependencies: ["StrataSockets", "strata-echo", "strata-resp"],
             path: "Tests/InteropTests"
         ),
         .testTarget(
