@@ -122,8 +122,8 @@ def summarize(meta, runs):
                            "bytes_per_conn", "rss_before_kb", "rss_after_kb", "bytes_per_resp"):
                 vals = [r.get(metric) for r in ok]
                 if metric in ("p50_us", "p99_us"):
-                    # wrk 4.1 reports a percentile of 0 when its histogram walk misses (seen with
-                    # pipelining): no figure rather than a wrong one.
+                    # A percentile of 0 is no measurement (wrk 4.1's own walk returns 0 when it
+                    # misses; the Lua scripts walk the histogram themselves): show no figure.
                     vals = [v if v and v > 0 else None for v in vals]
                 entry[metric] = stats(vals)
             out[sc][name] = entry
