@@ -70,7 +70,9 @@ bench-echo:
 	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-echo-server
 	Benchmarks/scripts/bench-echo.sh
 
-bench: bench-http bench-echo bench-resp
+# One after another even under make -j (they pin to the same CPUs); all three run even if one fails.
+bench:
+	@rc=0; for t in bench-http bench-echo bench-resp; do $(MAKE) --no-print-directory $$t || rc=1; done; exit $$rc
 
 bench-http:
 	@.ci/deps.sh bench
