@@ -16,10 +16,13 @@ let package = Package(
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-resp", targets: ["strata-resp"]),
+        .executable(name: "strata-serve", targets: ["strata-serve"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         // C shim: only what Swift cannot import, plus the generated
@@ -54,6 +57,12 @@ let package = Package(
         ),
         .target(
             name: "StrataHTTP",
+            dependencies: [
+                "CStrataSys", "StrataSockets", "StrataThreads", "StrataEvents", "StrataSched",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Modules/HTTP/Sources"
         ),
 
@@ -71,6 +80,16 @@ let package = Package(
             path: "Examples/strata-resp/RESPKit"
         ),
 
+        .executableTarget(
+            name: "strata-serve",
+            dependencies: [
+                "StrataHTTP", "StrataSched", "StrataEvents", "StrataSockets",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Examples/strata-serve",
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "strata-resp",
             dependencies: ["RESPKit", "StrataSched", "StrataEvents", "StrataSockets", "StrataThreads"],

@@ -29,7 +29,7 @@ struct LayeringTests {
         "Events": ("StrataEvents", ["CStrataSys", "StrataSockets", "StrataThreads"]),
         "Sched": ("StrataSched", ["CStrataSys", "StrataSockets", "StrataThreads", "StrataEvents"]),
         "HTTP": ("StrataHTTP", ["CStrataSys", "StrataSockets", "StrataThreads", "StrataEvents", "StrataSched",
-                                "Logging", "Metrics", "HTTPTypes", "ServiceLifecycle", "DequeModule", "HeapModule"]),
+                                "Logging", "Metrics", "CoreMetrics", "HTTPTypes", "ServiceLifecycle", "DequeModule", "HeapModule"]),
         "TLS": ("StrataTLS", ["CStrataSys", "CStrataMbedTLS", "StrataSockets", "StrataThreads", "StrataEvents",
                               "StrataSched", "Logging"]),
     ]

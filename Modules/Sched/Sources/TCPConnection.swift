@@ -109,6 +109,53 @@ public final class TCPConnection: @unchecked Sendable {
         return buffer.withUnsafeBytes { Array($0.prefix(n)) }
     }
 
+    /// Receives into a buffer of the loop's shared pool (taken by the kernel only when bytes
+    /// arrive, so an idle connection holds no receive buffer) and passes the bytes to `body`;
+    /// nil at end of stream. `body` runs on the loop thread, and the bytes are valid only
+    /// inside it.
+    public func readPooled<R>(_ body: (UnsafeRawBufferPointer) -> R) async throws -> R? {
+        try beginRead()
+        defer { reading.store(false, ordering: .releasing) }
+        let fd = descriptor
+        let loop = self.loop
+        let pool = try await withPool()
+        let c = await loop.suspend { token in loop.events.receive(fd, from: pool, multishot: false, token: token) }
+        guard c.result > 0 else {
+            if c.flags.contains(.buffer) { await releasePooled(pool, c.bufferID) }
+            if c.result == 0 { return nil }
+            throw SchedError.failed("read", c.result)
+        }
+        if loop.isCurrent {
+            defer { pool.release(c.bufferID) }
+            return pool.withBuffer(c.bufferID, count: Int(c.result)) { body($0) }
+        }
+        // Off the loop: copy on the loop thread (the pool is the loop's), then run `body` here.
+        let box = UncheckedBox<[UInt8]>()
+        _ = await loop.suspend { token in
+            box.value = pool.withBuffer(c.bufferID, count: Int(c.result)) { Array($0) }
+            pool.release(c.bufferID)
+            loop.wakeParked(token, result: 0)
+            return nil
+        }
+        return box.value!.withUnsafeBytes { body($0) }
+    }
+
+    private func withPool() async throws -> BufferPool {
+        if loop.isCurrent { return try loop.receivePool() }
+        let box = UncheckedBox<Result<BufferPool, SchedError>>()
+        _ = await loop.suspend { [loop] token in
+            do { box.value = .success(try loop.receivePool()) } catch let error as SchedError { box.value = .failure(error) } catch { preconditionFailure("\(error)") }
+            loop.wakeParked(token, result: 0)
+            return nil
+        }
+        return try box.value!.get()
+    }
+
+    private func releasePooled(_ pool: BufferPool, _ id: UInt16) async {
+        if loop.isCurrent { pool.release(id); return }
+        loop.onLoop { pool.release(id) }
+    }
+
     private func beginRead() throws {
         if isClosed.load(ordering: .relaxed) { throw SchedError(.closed, "read: the connection is closed") }
         guard !reading.exchange(true, ordering: .acquiring) else {
@@ -180,6 +227,18 @@ public final class TCPConnection: @unchecked Sendable {
             guard c.result >= 0 else { throw SchedError.failed("write", c.result) }
             sent += Int(c.result)
         }
+    }
+
+    /// Sends up to `count` bytes of the file `file` from `offset` with sendfile (zero-copy);
+    /// returns the bytes sent (possibly fewer: call again for the rest). The caller keeps
+    /// `file` open until this returns.
+    public func sendFile(_ file: CInt, offset: Int64, count: Int) async throws -> Int {
+        try beginWrite()
+        defer { writing.store(false, ordering: .releasing) }
+        let fd = descriptor
+        let c = await loop.suspend { [loop] token in loop.events.sendfile(to: fd, from: file, offset: offset, count: count, token: token) }
+        guard c.result >= 0 else { throw SchedError.failed("sendfile", c.result) }
+        return Int(c.result)
     }
 
     private func beginWrite() throws {

@@ -1,0 +1,160 @@
+// strata-serve: the HTTP/1.1 demo server on StrataHTTP (README's `make run` starts it).
+//
+//   strata-serve [--host 127.0.0.1] [--port 8080] [--backend auto|io_uring|epoll|kqueue] [--loops 1]
+//                [--root DIR] [--handlers inline|async] [--access-log] [--pin]
+//
+// Routes: GET / (Hello, World!), POST|PUT /echo (the body, streamed back), GET /json,
+// GET /static/... (files under --root, with ETag, Last-Modified, Range and 304),
+// GET /healthz, GET /metrics (Prometheus text); anything else 404.
+// SIGINT/SIGTERM: graceful shutdown (10 s for requests in progress).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import Metrics
+import StrataEvents
+import StrataHTTP
+import StrataSched
+import StrataSockets
+
+struct Options {
+    var host = "127.0.0.1"
+    var port: UInt16 = 8080
+    var backend: BackendChoice = .automatic
+    var loops = 1
+    var root: String?
+    var asyncHandlers = false
+    var accessLog = false
+    var pin = false
+}
+
+func warn(_ message: String) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func usage(_ message: String) -> Never {
+    warn("strata-serve: \(message)")
+    warn("usage: strata-serve [--host ADDR] [--port N] [--backend auto|io_uring|epoll|kqueue] [--loops N] [--root DIR] [--handlers inline|async] [--access-log] [--pin]")
+    exit(2)
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    do { o.backend = try BackendChoice.fromEnvironment() } catch { usage("STRATA_BACKEND: \(error)") }
+    var args = CommandLine.arguments.dropFirst()
+    func value(_ flag: String) -> String {
+        guard let v = args.popFirst() else { usage("\(flag) needs a value") }
+        return v
+    }
+    while let arg = args.popFirst() {
+        switch arg {
+        case "--host": o.host = value(arg)
+        case "--port":
+            let v = value(arg)
+            guard let p = UInt16(v) else { usage("--port \(v): use a number in 0...65535") }
+            o.port = p
+        case "--backend":
+            let v = value(arg)
+            do { o.backend = try BackendChoice(parsing: v) } catch { usage("--backend \(v): \(error)") }
+        case "--loops":
+            let v = value(arg)
+            guard let n = Int(v), (1...256).contains(n) else { usage("--loops \(v): use a number in 1...256") }
+            o.loops = n
+        case "--root": o.root = value(arg)
+        case "--handlers":
+            switch value(arg) {
+            case "inline": o.asyncHandlers = false
+            case "async": o.asyncHandlers = true
+            case let v: usage("--handlers \(v): use inline or async")
+            }
+        case "--access-log": o.accessLog = true
+        case "--pin": o.pin = true
+        case "-h", "--help": usage("the Strata HTTP/1.1 demo server")
+        default: usage("unknown argument \(arg)")
+        }
+    }
+    return o
+}
+
+TerminationSignals.block()
+let options = parseOptions()
+let metrics = PrometheusMetrics()
+MetricsSystem.bootstrap(metrics)
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .info
+    return handler
+}
+let logger = Logger(label: "strata-serve")
+
+let staticFiles: StaticFiles?
+if let root = options.root {
+    do { staticFiles = try StaticFiles(root: root) } catch {
+        usage("--root \(root): \(error)")
+    }
+} else {
+    staticFiles = nil
+}
+
+var routes = HTTPRoutes()
+let hello: HTTPResponse = HTTPResponse(contentType: "text/plain", body: .staticText("Hello, World!"))
+let json: HTTPResponse = HTTPResponse(contentType: "application/json", body: .staticText(#"{"message":"Hello, World!"}"#))
+if options.asyncHandlers {
+    routes.add(.get, "/", .async { _ in hello })
+    routes.add(.get, "/json", .async { _ in json })
+} else {
+    routes.get("/") { _ in hello }
+    routes.get("/json") { _ in json }
+}
+routes.get("/healthz") { _ in HTTPResponse(contentType: "text/plain", body: .staticText("ok\n")) }
+routes.get("/metrics") { _ in
+    HTTPResponse(contentType: "text/plain; version=0.0.4", body: .bytes(Array(metrics.render().utf8)))
+}
+let echo = HTTPHandler.streaming { request, body in
+    let length: Int? = if case .contentLength(let n) = request.head.framing { n } else { nil }
+    var fields = HTTPFields()
+    if let type = request.header("Content-Type") { fields.append("Content-Type", type) }
+    return HTTPResponse(fields: fields, body: .stream(length: length) { writer in
+        for try await chunk in body { try await writer.write(chunk) }
+    })
+}
+routes.add(.post, "/echo", echo)
+routes.add(.put, "/echo", echo)
+routes.add(.get, "/static/*path", .inline { request in
+    guard let files = staticFiles else {
+        return HTTPResponse(status: .notFound, contentType: "text/plain", body: .staticText("no --root given\n"))
+    }
+    return files.response(for: request)
+})
+
+let group: LoopGroup
+do {
+    group = try LoopGroup(loops: options.loops, name: "http", configuration: .init(backend: options.backend, log: { warn($0) }),
+                          pinning: options.pin)
+} catch {
+    warn("strata-serve: \(error)")
+    exit(1)
+}
+let server: HTTPServer
+let bound: SocketAddress
+do {
+    server = try HTTPServer(routes: routes, group: group, logger: logger, accessLog: options.accessLog)
+    bound = try server.listen(on: SocketAddress(ipAddress: options.host, port: options.port))
+} catch {
+    warn("strata-serve: \(error)")
+    exit(1)
+}
+let first = group.loops[0]
+print("strata-serve listening on \(bound) — backend \(first.backendKind), \(options.loops) loop(s), \(options.asyncHandlers ? "async" : "inline") handlers")
+fflush(nil)
+let signal = TerminationSignals.wait()
+warn("strata-serve: \(TerminationSignals.name(signal)): shutting down (10 s for requests in progress)")
+let report = await server.shutdownGracefully(timeout: .seconds(10))
+warn("strata-serve: \(report)")
+group.stop()
+exit(0)

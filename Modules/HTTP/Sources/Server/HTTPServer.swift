@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import StrataEvents
+import StrataSched
+import StrataSockets
+import StrataThreads
+import Synchronization
+
+/// A hardened HTTP/1.1 server over Sched: one task per connection on a ``LoopGroup`` loop.
+///
+/// ```swift
+/// var routes = HTTPRoutes()
+/// routes.get("/") { _ in HTTPResponse(contentType: "text/plain", body: .staticText("Hello, World!")) }
+/// let group = try LoopGroup(loops: 1)
+/// let server = try HTTPServer(routes: routes, group: group)
+/// let address = try server.listen(on: SocketAddress(parsing: "127.0.0.1:8080"))
+/// // … on SIGTERM:
+/// let report = await server.shutdownGracefully(timeout: .seconds(10))
+/// ```
+///
+/// Keep-alive, pipelining (responses in order, flushed together up to
+/// ``HTTPServerConfiguration/maxPipelineDepth``), request and response streaming, chunked
+/// both ways, HEAD, HTTP/1.0, limits and timeouts with the status each deserves, lingering
+/// close after errors, a connection cap that stops accepting, and a graceful shutdown that
+/// answers or cleanly closes every request it accepted.
+public final class HTTPServer: Sendable {
+    let configuration: HTTPServerConfiguration
+    let routes: HTTPRoutes
+    let group: LoopGroup
+    let logger: Logger?
+    let accessLog: Bool
+    let metrics: HTTPServerMetrics
+    let pool: ThreadPool
+    let state = Mutex(ServerState())
+    let activeConnections = Atomic<Int>(0)
+    let runningHandlers = Atomic<Int>(0)
+    let draining = Atomic<Bool>(false)
+    /// One date cache per loop (a loop's connections share it; never used across threads).
+    let dates: [ObjectIdentifier: DateCache]
+
+    struct ServerState {
+        var listeners: [TCPListener] = []
+        var connections: [UInt64: ConnectionEntry] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    /// Creates a server; nothing listens until ``listen(on:)``.
+    ///
+    /// - Parameters:
+    ///   - logger: Where errors (and, with `accessLog`, one line per request) go; nil: silent.
+    /// - Throws: ``HTTPServerError`` naming a configuration field out of range.
+    public init(routes: HTTPRoutes, configuration: HTTPServerConfiguration = HTTPServerConfiguration(), group: LoopGroup,
+                logger: Logger? = nil, accessLog: Bool = false) throws(HTTPServerError) {
+        self.configuration = try configuration.validated()
+        self.routes = routes
+        self.group = group
+        self.logger = logger
+        self.accessLog = accessLog
+        self.metrics = HTTPServerMetrics()
+        do {
+            pool = try ThreadPool(workers: configuration.blockingThreads, queueCapacity: 4096, whenFull: .reject,
+                                  name: "strata-http-blocking")
+        } catch {
+            throw HTTPServerError(message: "HTTPServer: cannot start the blocking-handler pool: \(error)")
+        }
+        var dates: [ObjectIdentifier: DateCache] = [:]
+        for loop in group.loops { dates[ObjectIdentifier(loop)] = DateCache() }
+        self.dates = dates
+    }
+
+    /// Listens on `address` with one SO_REUSEPORT listener per loop; returns the bound
+    /// address (the kernel's port for port 0).
+    ///
+    /// - Throws: ``SchedError`` for the bind, naming the address and the fix.
+    @discardableResult
+    public func listen(on address: SocketAddress, backlog: Int = 4096) throws(SchedError) -> SocketAddress {
+        let first = try TCPListener.bind(address, on: group.loops[0], reusePort: true, backlog: backlog)
+        var all = [first]
+        for loop in group.loops.dropFirst() {
+            do { all.append(try TCPListener.bind(first.localAddress, on: loop, reusePort: true, backlog: backlog)) } catch {
+                for l in all { Task { await l.close() } }
+                throw error
+            }
+        }
+        state.withLock { $0.listeners += all }
+        for listener in all {
+            listener.loop.spawn { [self] in await acceptLoop(listener) }
+        }
+        return first.localAddress
+    }
+
+    private func acceptLoop(_ listener: TCPListener) async {
+        let loop = listener.loop
+        while !draining.load(ordering: .relaxed) {
+            // At the cap, stop accepting: the kernel's backlog holds new connections.
+            while activeConnections.load(ordering: .relaxed) >= configuration.maxConnections && !draining.load(ordering: .relaxed) {
+                metrics.limitHit("max_connections")
+                do { try await loop.sleep(for: .milliseconds(5)) } catch { return }
+            }
+            let connection: TCPConnection
+            do {
+                guard let c = try await listener.accept() else { return }
+                connection = c
+            } catch {
+                if !(error is CancellationError) { logger?.error("accept on \(listener.localAddress): \(error)") }
+                return
+            }
+            activeConnections.add(1, ordering: .relaxed)
+            metrics.connectionOpened()
+            let entry = ConnectionEntry()
+            let id = state.withLock { s -> UInt64 in
+                s.nextID += 1
+                s.connections[s.nextID] = entry
+                return s.nextID
+            }
+            let task = Task(executorPreference: loop) { [self] in
+                let handler = HTTPConnectionHandler(server: self, connection: connection, entry: entry,
+                                                    dates: dates[ObjectIdentifier(loop)]!)
+                await handler.run()
+                await connection.close()
+                activeConnections.subtract(1, ordering: .relaxed)
+                metrics.connectionClosed()
+                _ = state.withLock { $0.connections.removeValue(forKey: id) }
+            }
+            entry.task.withLock { $0 = task }
+        }
+    }
+
+    /// The number of open connections.
+    public var connectionCount: Int { activeConnections.load(ordering: .relaxed) }
+
+    /// What a graceful shutdown did.
+    public struct ShutdownReport: Sendable, CustomStringConvertible {
+        /// Connections open when the shutdown began.
+        public var connectionsAtStart: Int
+        /// Idle keep-alive connections closed at once.
+        public var idleClosed: Int
+        /// Connections still open at the deadline, closed by force.
+        public var forceClosed: Int
+        /// One line.
+        public var description: String {
+            "\(connectionsAtStart) connection(s) open: \(idleClosed) idle closed at once, "
+                + "\(connectionsAtStart - idleClosed - forceClosed) finished their requests, \(forceClosed) force-closed at the deadline"
+        }
+    }
+
+    /// Stops accepting, lets requests in progress finish (their responses carry
+    /// `Connection: close`), closes idle connections at once, and at `timeout` closes the
+    /// rest by force. Then stops the loops' tasks of this server (not the loops).
+    public func shutdownGracefully(timeout: Duration) async -> ShutdownReport {
+        draining.store(true, ordering: .sequentiallyConsistent)
+        let listeners = state.withLock { s -> [TCPListener] in
+            let l = s.listeners
+            s.listeners = []
+            return l
+        }
+        for l in listeners { await l.close() }
+        let entries = state.withLock { Array($0.connections.values) }
+        var idle = 0
+        for entry in entries where entry.idle.load(ordering: .sequentiallyConsistent) {
+            idle += 1
+            entry.cancel()
+        }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while activeConnections.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+            // Connections that become idle after their last response close themselves.
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let rest = state.withLock { Array($0.connections.values) }
+        for entry in rest { entry.cancel() }
+        let grace = ContinuousClock.now.advanced(by: .seconds(2))
+        while activeConnections.load(ordering: .relaxed) > 0 && ContinuousClock.now < grace {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        await pool.shutdown()
+        return ShutdownReport(connectionsAtStart: entries.count, idleClosed: idle, forceClosed: rest.count)
+    }
+
+    /// The server's metrics (also exported through swift-metrics).
+    public var statistics: HTTPServerMetrics { metrics }
+}
+
+/// One connection's registry entry: its task (to cancel) and whether it waits between requests.
+final class ConnectionEntry: Sendable {
+    let task = Mutex<Task<Void, Never>?>(nil)
+    /// Waiting for the first byte of a request (no request in progress).
+    let idle = Atomic<Bool>(true)
+    let forced = Atomic<Bool>(false)
+
+    func cancel() {
+        forced.store(true, ordering: .relaxed)
+        task.withLock { $0?.cancel() }
+    }
+}
