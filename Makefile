@@ -1,6 +1,8 @@
 # Strata — every target is a thin call into .ci/ or swift; `.ci/run` is what CI runs.
 #
-#   make run           install what is missing, build, run the demo (today: strata-abi audit)
+#   make run           install what is missing, build, start strata-serve on http://127.0.0.1:8080/
+#   make audit         the host's ABI table against its headers and live kernel probes (strata-abi)
+#   make fuzz          the HTTP parser's libFuzzer target for FUZZ_SECONDS (default 300)
 #   make test          install what tests need, build, run every test (CI runs this)
 #   make test-sanitize the tests under ThreadSanitizer, then AddressSanitizer
 #   make abi-tools     install every cross compiler the tables are generated with
@@ -21,12 +23,25 @@ ABI := .build/debug/strata-abi
 # Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
 CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64 darwin-arm64 darwin-x86_64 freebsd-x86_64
 
-.PHONY: run build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-resp bench clean
+.PHONY: run audit fuzz build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-resp bench clean
+
+# CI runs the fuzzer for 60 s inside `make test`; `make fuzz` for longer.
+FUZZ_SECONDS ?= 300
+PORT ?= 8080
 
 run:
 	@.ci/deps.sh run
+	$(SWIFT) build -c release --product strata-serve
+	.build/release/strata-serve --port $(PORT) --root docs
+
+audit:
+	@.ci/deps.sh run
 	$(SWIFT) build --product strata-abi
 	$(ABI) audit
+
+fuzz:
+	@.ci/deps.sh test
+	Fuzz/run-http-parser.sh $(FUZZ_SECONDS)
 
 build:
 	@.ci/deps.sh run
@@ -38,6 +53,8 @@ test:
 	.ci/abi-verify.sh $(CI_ABI_TARGETS)
 	STRATA_ABI=$(CURDIR)/$(ABI) .ci/abi-mutation.sh
 	$(ABI) audit
+	@if [ "$(CI)" = "true" ]; then mkdir -p .build-fuzz && echo "Fuzz/run-http-parser.sh 60 (log: .build-fuzz/ci.log)" && \
+	  { Fuzz/run-http-parser.sh 60 > .build-fuzz/ci.log 2>&1 || { tail -60 .build-fuzz/ci.log; exit 1; }; } && tail -4 .build-fuzz/ci.log; fi
 	$(SWIFT) test
 
 test-sanitize:

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
     ],
     targets: [
         // C shim: only what Swift cannot import, plus the generated
@@ -62,6 +63,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Modules/HTTP/Sources"
         ),
@@ -147,7 +149,10 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataHTTPTests",
-            dependencies: ["StrataHTTP"],
+            dependencies: [
+                "StrataHTTP", "StrataSched", "StrataEvents", "StrataSockets",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/HTTPTests",
             exclude: ["Corpus"]
         ),
@@ -159,7 +164,7 @@ let package = Package(
         // Interop: the example servers as child processes, driven by real clients.
         .testTarget(
             name: "StrataInteropTests",
-            dependencies: ["StrataSockets", "strata-echo", "strata-resp"],
+            dependencies: ["StrataSockets", "strata-echo", "strata-resp", "strata-serve"],
             path: "Tests/InteropTests"
         ),
         .testTarget(
