@@ -174,28 +174,29 @@ public final class TCPConnection: @unchecked Sendable {
 
     // MARK: Writing
 
-    /// Sends all of `bytes` (partial sends are continued until everything is written). The
-    /// bytes are copied into the connection's output buffer, at most 256 KiB at a time.
+    /// Sends all of `bytes` (partial sends are continued until everything is written).
+    ///
+    /// The syscall is tried first: when the socket has room (the usual case for a response)
+    /// the bytes go out at once, with no copy and no suspension. What the kernel does not
+    /// take is copied into the connection's output buffer (256 KiB at a time) and sent by
+    /// the loop while the task waits.
     public func write(_ bytes: UnsafeRawBufferPointer) async throws {
-        try await writeCopying(count: bytes.count) { offset, destination in
-            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + destination.count]))
-        }
+        try await writeCopying(count: bytes.count) { body in body(bytes) }
     }
 
-    /// Sends all of `bytes`.
+    /// Sends all of `bytes` (see ``write(_:)-(UnsafeRawBufferPointer)``).
     public func write(_ bytes: [UInt8]) async throws {
-        try await writeCopying(count: bytes.count) { offset, destination in
-            bytes.withUnsafeBytes {
-                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + destination.count]))
-            }
-        }
+        try await writeCopying(count: bytes.count) { body in bytes.withUnsafeBytes { body($0) } }
     }
 
-    private func writeCopying(count: Int, _ copy: (Int, UnsafeMutableRawBufferPointer) -> Void) async throws {
+    private func writeCopying(count: Int, _ withBytes: ((UnsafeRawBufferPointer) -> Int) -> Int) async throws {
         guard count > 0 else { return }
         try beginWrite()
         defer { writing.store(false, ordering: .releasing) }
-        var offset = 0
+        let fd = descriptor
+        let direct = withBytes { Self.sendNow(fd, $0) }
+        if direct < 0 { throw SchedError.failed("write", Int32(direct)) }
+        var offset = direct
         while offset < count {
             let chunk = min(count - offset, 256 * 1024)
             let buffer: IOBuffer
@@ -203,10 +204,33 @@ public final class TCPConnection: @unchecked Sendable {
                 buffer = IOBuffer(capacity: max(chunk, 4096))
                 outputBuffer = buffer
             }
-            buffer.withUnsafeMutableBytes { copy(offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<chunk])) }
+            let start = offset
+            _ = withBytes { bytes in
+                buffer.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<start + chunk])) }
+                return 0
+            }
             buffer.count = chunk
             try await sendAll(buffer)
             offset += chunk
+        }
+    }
+
+    /// One nonblocking send: bytes sent, 0 when the socket is full (or not a socket: the
+    /// loop's path handles those), or -errno.
+    private static func sendNow(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) -> Int {
+        #if os(Linux)
+        let flags = CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL)
+        #else
+        let flags = CInt(MSG_DONTWAIT)  // SO_NOSIGPIPE is set on Darwin/BSD sockets
+        #endif
+        while true {
+            let n = send(fd, bytes.baseAddress, bytes.count, flags)
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK, ENOTSOCK: return 0
+            case let e: return -Int(e)
+            }
         }
     }
 
