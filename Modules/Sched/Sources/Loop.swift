@@ -53,14 +53,14 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     let waker: Waker
     let log: (@Sendable (String) -> Void)?
     private let threadID: pthread_t
-    private let remote = Synchronization.Mutex<RemoteQueue>(RemoteQueue())
+    private let remote = LockedValue<RemoteQueue>(RemoteQueue())
     private let sleeping = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
     private let finishedCondition = ConditionVariable()
     private let finishedLock = StrataThreads.Mutex()
     /// Guarded by `finishedLock`.
     private var finished = false
-    private let tracked = Synchronization.Mutex<TaskRegistry>(TaskRegistry())
+    private let tracked = LockedValue<TaskRegistry>(TaskRegistry())
 
     // MARK: loop thread only
     var events: EventLoop
@@ -135,7 +135,7 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
         }
     }
 
-    private let joinHandle = Synchronization.Mutex<ThreadBox?>(nil)
+    private let joinHandle = LockedValue<ThreadBox?>(nil)
 
     /// Whether the caller runs on this loop's thread.
     @inline(__always)
@@ -624,7 +624,7 @@ struct WaiterTable {
 /// The token of a wait begun on the loop thread for a task running elsewhere, and whether
 /// the task was cancelled before the token existed.
 final class CrossThreadToken: Sendable {
-    private let state = Synchronization.Mutex<(token: UInt64?, cancelled: Bool)>((nil, false))
+    private let state = LockedValue<(token: UInt64?, cancelled: Bool)>((nil, false))
 
     /// Records the token; false if the task was cancelled already (the wait must end at once).
     func publish(_ token: UInt64) -> Bool {

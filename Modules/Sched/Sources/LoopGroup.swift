@@ -7,6 +7,7 @@ import Darwin
 #endif
 import StrataEvents
 import StrataSockets
+import StrataThreads
 import Synchronization
 
 /// N loops on N threads, and servers spread across them.
@@ -51,7 +52,7 @@ public final class LoopGroup: Sendable {
     /// The loops, one thread each.
     public let loops: [Loop]
     private let nextIndex = Atomic<Int>(0)
-    private let listeners = Mutex<[TCPListener]>([])
+    private let listeners = LockedValue<[TCPListener]>([])
 
     /// Starts `count` loops, named `name-0`, `name-1`, …
     ///

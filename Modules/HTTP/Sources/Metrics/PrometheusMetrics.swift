@@ -1,4 +1,5 @@
 import CoreMetrics
+import StrataThreads
 import Synchronization
 
 /// A minimal in-process Prometheus backend for swift-metrics: keeps every
@@ -39,7 +40,7 @@ public final class PrometheusMetrics: MetricsFactory, Sendable {
         var series: [Series]
     }
 
-    private let families = Mutex<[String: Family]>([:])
+    private let families = LockedValue<[String: Family]>([:])
     private let timerBuckets: [Double]
     private let recorderBuckets: [Double]
 
@@ -259,12 +260,12 @@ final class PrometheusHistogram: RecorderHandler, TimerHandler, PrometheusSeries
 
     let bounds: [Double]
     let scale: Double
-    let state: Mutex<State>
+    let state: LockedValue<State>
 
     init(buckets: [Double], scale: Double) {
         bounds = buckets
         self.scale = scale
-        state = Mutex(State(counts: Array(repeating: 0, count: buckets.count)))
+        state = LockedValue(State(counts: Array(repeating: 0, count: buckets.count)))
     }
 
     func observe(_ v: Double) {

@@ -9,6 +9,7 @@ import Logging
 import StrataEvents
 import StrataSched
 import StrataSockets
+import StrataThreads
 import Synchronization
 
 /// Why a connection ends (after the response, if any, is flushed).
@@ -621,7 +622,7 @@ final class StreamState {
 
 /// The first of a handler's result and its timeout resumes the connection.
 final class HandlerRace: Sendable {
-    private let state = Mutex<State>(State())
+    private let state = LockedValue<State>(State())
     struct State {
         var continuation: UnsafeContinuation<Result<HTTPResponse, any Error>?, Never>?
         var work: Task<Void, Never>?

@@ -37,7 +37,7 @@ public final class HTTPServer: Sendable {
     let accessLog: Bool
     let metrics: HTTPServerMetrics
     let pool: ThreadPool
-    let state = Mutex(ServerState())
+    let state = LockedValue(ServerState())
     let activeConnections = Atomic<Int>(0)
     let runningHandlers = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
@@ -188,7 +188,7 @@ public final class HTTPServer: Sendable {
 
 /// One connection's registry entry: its task (to cancel) and whether it waits between requests.
 final class ConnectionEntry: Sendable {
-    let task = Mutex<Task<Void, Never>?>(nil)
+    let task = LockedValue<Task<Void, Never>?>(nil)
     /// Waiting for the first byte of a request (no request in progress).
     let idle = Atomic<Bool>(true)
     let forced = Atomic<Bool>(false)

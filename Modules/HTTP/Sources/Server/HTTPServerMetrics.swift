@@ -1,4 +1,5 @@
 import Metrics
+import StrataThreads
 import Synchronization
 
 /// The server's counters, exported through swift-metrics (whatever backend the process
@@ -16,7 +17,7 @@ public final class HTTPServerMetrics: Sendable {
     private let bytesOut = Counter(label: "http_bytes_sent_total")
     private let duration = Metrics.Timer(label: "http_request_duration_seconds")
     private let active = Atomic<Int>(0)
-    private let labelled = Mutex<[String: Counter]>([:])
+    private let labelled = LockedValue<[String: Counter]>([:])
     private let requests = Atomic<Int>(0)
 
     init() {
