@@ -542,6 +542,12 @@ final class HTTPConnectionHandler {
             if length == nil && !chunked { keepAlive = false }
             let framing: ResponseFraming = isHead || noBodyStatus ? .noBody
                 : length.map { .contentLength($0) } ?? (chunked ? .chunked : .noBody)
+            // The producer may pull the request body, whose first pull sends 100 Continue:
+            // an interim response must precede the final head, never land inside its body.
+            if !isHead && !noBodyStatus, let stream = currentStream, stream.continueNeeded, !stream.ended {
+                stream.continueNeeded = false
+                try await sendContinue(head)
+            }
             write(response.status, fields, framing, keepAlive, version)
             try await flush()
             if !isHead && !noBodyStatus {
