@@ -59,7 +59,7 @@ test:
 
 test-sanitize:
 	@.ci/deps.sh test
-	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS=suppressions=$(CURDIR)/.ci/tsan.supp $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
 	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 abi-tools:

@@ -124,3 +124,51 @@ struct LoopExecutorTests {
         #endif
     }
 }
+
+@Suite("Sched: callback-level Events on a loop")
+struct CallbackLevelTests {
+    @Test("submit delivers a callback-level operation's completions on the loop thread; cancel(token:) ends it",
+          arguments: schedBackends)
+    func submitAndCancel(kind: BackendKind) async throws {
+        let loop = try startLoop(kind)
+        defer { loop.stop() }
+        let results = LockedResults()
+        let token = try await onLoop(loop) {
+            loop.submit({ events, token in events.timeout(after: .milliseconds(5), token: token) }) { c in
+                results.append(c.result, onLoop: loop.isCurrent)
+            }
+            return loop.submit({ events, token in events.timeout(after: .seconds(30), token: token) }) { c in
+                results.append(c.result, onLoop: loop.isCurrent)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        loop.cancel(token: token)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        while results.count < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(results.values == [-ETIME, -ECANCELED])
+        #expect(results.allOnLoop)
+    }
+}
+
+/// Completion results collected from the loop thread.
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLockish()
+    private var stored: [Int32] = []
+    private var onLoop = true
+    func append(_ r: Int32, onLoop here: Bool) { lock.with { stored.append(r); onLoop = onLoop && here } }
+    var values: [Int32] { lock.with { stored } }
+    var count: Int { lock.with { stored.count } }
+    var allOnLoop: Bool { lock.with { onLoop } }
+}
+
+/// A pthread mutex (visible to ThreadSanitizer).
+final class NSLockish: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func with<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return body()
+    }
+}

@@ -11,7 +11,7 @@ enum Deadline {
 ///
 /// ```swift
 /// let n = try await withDeadline(.now.advanced(by: .seconds(5))) {
-///     try await connection.read(into: &buffer)
+///     try await connection.read(maximumCount: 4096)
 /// }
 /// ```
 public func withDeadline<R>(_ deadline: MonotonicInstant, _ body: () async throws -> R) async throws -> R {

@@ -66,7 +66,7 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     var events: EventLoop
     private var local = JobQueue()
     var waiters = WaiterTable()
-    /// A buffer pool for multishot receives (``TCPConnection/reads(maximumChunk:)``), made lazily.
+    /// A buffer pool for multishot receives (``TCPConnection/reads(bufferedChunks:)``), made lazily.
     var readPool: BufferPool?
     /// Jobs run per iteration before the loop looks at I/O again (fairness between ready tasks
     /// and completions).
@@ -413,6 +413,18 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     ///
     /// With `cancellable: false` (closing) neither task cancellation nor deadlines end it.
     func suspend(cancellable: Bool = true, _ start: @escaping (UInt64) -> OperationID?) async -> Completion {
+        if !isCurrent {
+            // A task running elsewhere: hop onto the loop for the operation (the task prefers
+            // this executor while it lasts), so the wait begins and ends on the loop thread
+            // and the task returns to its own executor afterwards. A caller isolated to an
+            // actor stays on that actor; the cross-thread path below handles it.
+            let sendable = UncheckedSendable(start)
+            let hopped: Completion? = await withTaskExecutorPreference(self) {
+                guard self.isCurrent else { return nil }
+                return await self.suspend(cancellable: cancellable, sendable.value)
+            }
+            if let hopped { return hopped }
+        }
         if !cancellable {
             if isCurrent {
                 let token = waiters.allocate()
@@ -512,6 +524,33 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
         } catch {
             throw SchedError(.resourceExhausted, "loop \(name): cannot create its receive buffer pool: \(error)")
         }
+    }
+
+    /// Submits a callback-level operation on the loop's `EventLoop`, for code that cannot
+    /// afford a suspension per operation (DESIGN §5): `start` submits it with the token it is
+    /// given, and `onCompletion` receives each of its completions (several for a multishot
+    /// operation; the last has no ``Completion/hasMore``), on the loop thread.
+    ///
+    /// ```swift
+    /// loop.execute {
+    ///     loop.submit({ events, token in events.accept(fd, multishot: true, token: token) }) { completion in
+    ///         // a new connection's descriptor, or -errno
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// - Returns: the token, which ``cancel(token:)`` accepts.
+    /// - Precondition: called on the loop thread.
+    @discardableResult
+    public func submit(_ start: (EventLoop, UInt64) -> OperationID, onCompletion: @escaping (Completion) -> Void) -> UInt64 {
+        precondition(isCurrent, "Loop.submit called off loop '\(name)': call it from a task on the loop or from execute(_:)")
+        return startStream(onCompletion) { token in start(events, token) }
+    }
+
+    /// Cancels an operation submitted with ``submit(_:onCompletion:)`` (its final completion
+    /// follows, usually with -ECANCELED). Any thread.
+    public func cancel(token: UInt64) {
+        requestCancel(token)
     }
 
     // MARK: - Timers

@@ -15,7 +15,9 @@ import Synchronization
 /// ```swift
 /// let group = try LoopGroup(loops: 2)
 /// try group.serve(on: SocketAddress(parsing: "0.0.0.0:7000")) { connection in
-///     for try await chunk in connection.reads() { try await connection.write(chunk) }
+///     while let chunk = try? await connection.read(maximumCount: 4096), !chunk.isEmpty {
+///         do { try await connection.write(chunk) } catch { return }
+///     }
 /// }
 /// // later, on SIGTERM:
 /// let report = await group.shutdownGracefully(timeout: .seconds(10))

@@ -326,7 +326,7 @@ public struct ReadSequence: AsyncSequence, Sendable {
             try await state.next()
         }
 
-        /// The next chunk (typed-throws form).
+        /// The next chunk (the form that keeps the caller's isolation).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
             try await state.next()
         }
@@ -453,8 +453,5 @@ final class ReadStreamState: @unchecked Sendable {
     }
 }
 
-/// A result handed from the loop thread to the task that waited for it.
-final class UncheckedResult: @unchecked Sendable {
-    // @unchecked: written on the loop thread before the waiting task is resumed, read after.
-    var value: Result<[UInt8]?, any Error>?
-}
+/// A result handed from the loop thread to the task that waited for it (see ``UncheckedBox``).
+typealias UncheckedResult = UncheckedBox<Result<[UInt8]?, any Error>>

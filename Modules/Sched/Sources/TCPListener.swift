@@ -7,6 +7,7 @@ import Darwin
 #endif
 import StrataEvents
 import StrataSockets
+import StrataThreads
 import Synchronization
 
 /// A listening TCP (or Unix stream) socket whose connections arrive as an `AsyncSequence`,
@@ -25,7 +26,9 @@ import Synchronization
 ///
 /// Out of descriptors (EMFILE/ENFILE) or kernel memory: the listener pauses accepting for
 /// ``pauseOnResourceExhaustion`` and tries again, so the loop never spins on a full
-/// descriptor table; pending connections wait in the kernel's backlog meanwhile. The pause
+/// descriptor table; pending connections wait in the kernel's backlog meanwhile (on epoll the
+/// backend's reserve descriptor accepts and closes one connection per EMFILE instead, so the
+/// readiness does not fire again at once: see docs/events.md). The pause
 /// is reported through the loop's configuration log.
 public final class TCPListener: @unchecked Sendable {
     // @unchecked: `descriptor` and `localAddress` are immutable; everything else is touched
@@ -238,7 +241,17 @@ public final class TCPListener: @unchecked Sendable {
 }
 
 /// A value handed from the loop thread to the task that waited for it.
+///
+/// The continuation's resume already orders the write before the read; the lock is there
+/// so ThreadSanitizer can see that too (the concurrency runtime's own atomics are not
+/// instrumented when a continuation is resumed before its task finished suspending).
 final class UncheckedBox<Value>: @unchecked Sendable {
-    // @unchecked: written on the loop thread before the waiting task is resumed, read after.
-    var value: Value?
+    // @unchecked: `stored` is only accessed under `lock`.
+    private let lock = StrataThreads.Mutex()
+    private var stored: Value?
+
+    var value: Value? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
 }

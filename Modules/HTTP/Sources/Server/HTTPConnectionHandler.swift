@@ -180,7 +180,18 @@ final class HTTPConnectionHandler {
         } catch ConnectionEnd.afterError {
             await lingeringClose()
         } catch ConnectionEnd.quiet {
-            try? await flush()
+            if peerClosed {
+                try? await flush()
+            } else {
+                // The server ends the connection (shutdown, keep-alive limit, timeouts) while
+                // the peer may be sending its next request: closing with unread bytes makes
+                // the kernel reset the connection (the peer sees ECONNRESET, not an end of
+                // stream, and may lose the last response). Close lingering instead, in a task
+                // of its own: this one may be cancelled (shutdown), which would end the
+                // lingering reads at once.
+                nonisolated(unsafe) let handler = self
+                await Task(executorPreference: loop) { await handler.lingeringClose() }.value
+            }
         } catch let error as HTTPParseError {
             server.metrics.parseError(error.kind.name)
             if error.status == 414 || error.status == 431 || error.status == 413 {
@@ -206,7 +217,10 @@ final class HTTPConnectionHandler {
         let deadline = MonotonicInstant.now.advanced(by: config.lingerTimeout)
         var discarded = 0
         while discarded < 256 * 1024 {
-            let n: Int?? = try? await withDeadline(deadline) { try await connection.readPooled { $0.count } }
+            // Stop when the peer has been quiet for 250 ms (it read the response and has
+            // nothing more in flight), or at the linger deadline.
+            let quiet = min(deadline, MonotonicInstant.now.advanced(by: .milliseconds(250)))
+            let n: Int?? = try? await withDeadline(quiet) { try await connection.readPooled { $0.count } }
             guard let n, let count = n, count > 0 else { return }
             discarded += count
         }
@@ -242,11 +256,16 @@ final class HTTPConnectionHandler {
         var keepAlive = head.keepAlive && requests < config.maxRequestsPerConnection
             && born.duration(to: .now) < config.maxConnectionAge && !server.draining.load(ordering: .relaxed)
 
-        // Route.
+        // Dot segments and NUL in the path are refused before routing (400), whatever route
+        // might match: no handler sees "/static/../secret".
+        let safe = receive.withUnsafeBytes { Router<HTTPHandler>.isSafePath(HTTPRequestHeadView.bytes(head.path, in: $0)) }
+        guard safe else {
+            server.metrics.parseError("unsafe_path")
+            try queueError(.badRequest)
+            throw ConnectionEnd.afterError
+        }
         let route = receive.withUnsafeBytes { bytes -> RouteResult<HTTPHandler> in
-            let path = HTTPRequestHeadView.bytes(head.path, in: bytes)
-            guard Router<HTTPHandler>.isSafePath(path) else { return .notFound }
-            return server.routes.router.match(method: head.knownMethod, path: path)
+            server.routes.router.match(method: head.knownMethod, path: HTTPRequestHeadView.bytes(head.path, in: bytes))
         }
         let handler: HTTPHandler
         let parameters: RouteParameters
@@ -287,7 +306,9 @@ final class HTTPConnectionHandler {
         compact()
         if !keepAlive {
             try await flush()
-            throw ConnectionEnd.quiet
+            // Body bytes left unread: close lingering, or the kernel may answer them with a
+            // reset that destroys the response before the client reads it.
+            throw bodyLeftUnread ? ConnectionEnd.afterError : ConnectionEnd.quiet
         }
         unflushed += 1
         if unflushed >= config.maxPipelineDepth || out.count >= 64 * 1024 { try await flush() }
@@ -351,11 +372,12 @@ final class HTTPConnectionHandler {
         if keepAlive {
             if !(try await drainBody()) { keepAlive = false }
         }
+        let unread = head.hasBody && !keepAlive && !parser.isAtMessageBoundary
         try await respond(head, response, keepAlive: &keepAlive, started: .now)
         compact()
         if !keepAlive {
             try await flush()
-            throw ConnectionEnd.quiet
+            throw unread || (head.hasBody && !parser.isAtMessageBoundary) ? ConnectionEnd.afterError : ConnectionEnd.quiet
         }
     }
 
@@ -392,7 +414,16 @@ final class HTTPConnectionHandler {
         case .blocking(let blocking):
             let request = makeRequest(head, body: body, parameters: parameters)
             let pool = server.pool
-            return try await bounded { try await pool.run { try blocking(request) } }
+            return try await bounded {
+                do { return try await pool.run { try blocking(request) } } catch let error as ThreadsError {
+                    // The pool's queue is full (or it is shutting down): overloaded, not broken.
+                    _ = error
+                    var fields = HTTPFields()
+                    fields.append("Retry-After", "1")
+                    return HTTPResponse(status: .serviceUnavailable, contentType: "text/plain; charset=utf-8", fields: fields,
+                                        body: .staticText("503 Service Unavailable: the blocking-handler pool is full, retry later\n"))
+                }
+            }
         case .streaming:
             preconditionFailure("streaming handlers run through runStreaming")
         }
@@ -502,6 +533,8 @@ final class HTTPConnectionHandler {
     var currentStream: StreamState?
     /// "METHOD target" of the request being answered, when the access log is on.
     var accessLine: String?
+    /// The last response left request-body bytes unread (close lingering).
+    var bodyLeftUnread = false
 
     // MARK: Responses
 
@@ -574,6 +607,7 @@ final class HTTPConnectionHandler {
             }
         }
         // A streaming handler that did not read its whole body: drain it, or close.
+        bodyLeftUnread = false
         if let stream = currentStream {
             currentStream = nil
             if !stream.ended {
@@ -581,6 +615,9 @@ final class HTTPConnectionHandler {
                     keepAlive = false  // the client waits for 100 Continue: never read the body
                 } else if keepAlive, !(try await drainBody()) {
                     keepAlive = false
+                    bodyLeftUnread = true
+                } else if !keepAlive {
+                    bodyLeftUnread = true
                 }
             }
         }

@@ -191,10 +191,8 @@ final class ConnectionEntry: Sendable {
     let task = LockedValue<Task<Void, Never>?>(nil)
     /// Waiting for the first byte of a request (no request in progress).
     let idle = Atomic<Bool>(true)
-    let forced = Atomic<Bool>(false)
 
     func cancel() {
-        forced.store(true, ordering: .relaxed)
         task.withLock { $0?.cancel() }
     }
 }

@@ -27,8 +27,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxRequestsPerConnection = 1000
     /// Age after which a connection gets `Connection: close` on its next response.
     public var maxConnectionAge: Duration = .seconds(3600)
-    /// How long an async or blocking handler may run: 503 if nothing was sent yet, else the
-    /// connection is closed. Inline handlers run synchronously and are not bounded.
+    /// How long an async or blocking handler may run before the request is answered 503
+    /// (handlers return whole responses, so nothing was sent yet). A timed-out handler is
+    /// cancelled; a blocking one keeps its pool thread until it returns. Inline handlers run
+    /// synchronously on the loop and are not bounded.
     public var handlerTimeout: Duration? = .seconds(30)
     /// Unread request body left by a handler is drained up to this many bytes, else the
     /// connection is closed.
