@@ -257,8 +257,10 @@ final class HTTPConnectionHandler {
             && born.duration(to: .now) < config.maxConnectionAge && !server.draining.load(ordering: .relaxed)
 
         // Dot segments and NUL in the path are refused before routing (400), whatever route
-        // might match: no handler sees "/static/../secret".
-        let safe = receive.withUnsafeBytes { Router<HTTPHandler>.isSafePath(HTTPRequestHeadView.bytes(head.path, in: $0)) }
+        // might match: no handler sees "/static/../secret". `OPTIONS *` (asterisk-form, the
+        // parser admits it for OPTIONS only) has no path to check: it is routed as "*".
+        let safe = head.targetForm == .asterisk
+            || receive.withUnsafeBytes { Router<HTTPHandler>.isSafePath(HTTPRequestHeadView.bytes(head.path, in: $0)) }
         guard safe else {
             server.metrics.parseError("unsafe_path")
             try queueError(.badRequest)
