@@ -97,11 +97,13 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
-    /// Creates a parser with `limits`. Field storage for `limits.maxFieldCount`
-    /// fields is reserved up front (capped at 128), so steady state never allocates.
+    /// Creates a parser with `limits`. Field storage for 16 fields is reserved up
+    /// front (512 bytes: a server keeps one parser per connection, idle ones too);
+    /// a request with more fields grows it once, and it keeps that capacity, so
+    /// steady state never allocates.
     public init(limits: HTTPParserLimits = .default) {
         self.limits = limits
-        fieldStorage.reserveCapacity(min(limits.maxFieldCount, 128))
+        fieldStorage.reserveCapacity(min(limits.maxFieldCount, 16))
         trailerStorage.reserveCapacity(8)
     }
 
