@@ -128,6 +128,27 @@ final class HTTPConnectionHandler {
         }
     }
 
+    /// Flushes what is queued, then waits for the first bytes of the next request, within
+    /// the first-byte (new connection) or keep-alive timeout; a timeout, the peer's close or
+    /// a graceful shutdown ends the connection quietly.
+    func waitForNextRequest() async throws {
+        try await flush()
+        if peerClosed { throw ConnectionEnd.quiet }
+        entry.idle.store(true, ordering: .sequentiallyConsistent)
+        if server.draining.load(ordering: .sequentiallyConsistent) { throw ConnectionEnd.quiet }
+        releaseIdleMemory()
+        let deadline = MonotonicInstant.now.advanced(by: requests == 0 ? config.firstByteTimeout : config.keepAliveTimeout)
+        do {
+            guard try await readMore(until: deadline) else { throw ConnectionEnd.quiet }
+        } catch let error as SchedError where error.code == .timedOut {
+            server.metrics.timeout(requests == 0 ? "first_byte" : "keep_alive")
+            throw ConnectionEnd.quiet
+        } catch is CancellationError {
+            throw ConnectionEnd.quiet
+        }
+        entry.idle.store(false, ordering: .sequentiallyConsistent)
+    }
+
     /// An idle connection keeps no large buffers (memory per idle keep-alive connection).
     func releaseIdleMemory() {
         if receive.isEmpty && receive.capacity > 4096 { receive = [] }
@@ -175,6 +196,11 @@ final class HTTPConnectionHandler {
     func run() async {
         do {
             while true {
+                if parser.isAtMessageBoundary && parser.consumed == receive.count {
+                    // Idle between requests: wait here, in a small frame, so an idle
+                    // connection's task does not keep serveOne's large async frame alive.
+                    try await waitForNextRequest()
+                }
                 try await serveOne()
             }
         } catch ConnectionEnd.afterError {
