@@ -1,6 +1,7 @@
 // strata-resp: a Redis-protocol (RESP2) server built only on Strata's Sockets + Events + Sched.
 //
 //   strata-resp [--host 127.0.0.1] [--port 6380] [--backend auto|io_uring|epoll|kqueue] [--loops 1] [--pin]
+//               [--distribution reuseport|acceptor]
 //
 // Every connection is one task on a loop: read into an IOBuffer, parse and execute every
 // complete command (RESPKit), write the replies in one send, repeat. The store is shared
@@ -24,6 +25,7 @@ struct Options {
     var backend: BackendChoice = .automatic
     var loops = 1
     var pin = false
+    var distribution: LoopGroup.Distribution = .reusePort
 }
 
 func warn(_ message: String) {
@@ -33,7 +35,7 @@ func warn(_ message: String) {
 
 func usage(_ message: String) -> Never {
     warn("strata-resp: \(message)")
-    warn("usage: strata-resp [--host ADDR] [--port N] [--backend auto|io_uring|epoll|kqueue] [--loops N] [--pin]")
+    warn("usage: strata-resp [--host ADDR] [--port N] [--backend auto|io_uring|epoll|kqueue] [--loops N] [--pin] [--distribution reuseport|acceptor]")
     exit(2)
 }
 
@@ -60,6 +62,12 @@ func parseOptions() -> Options {
             guard let n = Int(v), (1...256).contains(n) else { usage("--loops \(v): use a number in 1...256") }
             o.loops = n
         case "--pin": o.pin = true
+        case "--distribution":
+            switch value(arg) {
+            case "reuseport": o.distribution = .reusePort
+            case "acceptor": o.distribution = .singleAcceptor
+            case let v: usage("--distribution \(v): use reuseport (a listener per loop) or acceptor (one, handing off)")
+            }
         case "-h", "--help": usage("a Redis-protocol (RESP2) server on Strata")
         default: usage("unknown argument \(arg)")
         }
@@ -139,7 +147,7 @@ do {
 }
 let bound: SocketAddress
 do {
-    bound = try group.serve(on: address) { connection in await serve(connection, shared) }
+    bound = try group.serve(on: address, distribution: options.distribution) { connection in await serve(connection, shared) }
 } catch {
     warn("strata-resp: \(error)")
     exit(1)
