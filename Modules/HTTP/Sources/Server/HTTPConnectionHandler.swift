@@ -122,7 +122,8 @@ final class HTTPConnectionHandler {
                 throw ConnectionEnd.quiet
             }
             if atBoundary {
-                entry.idle.store(false, ordering: .sequentiallyConsistent)
+                // (Only the idle wait above marked it idle; a shutdown may have claimed it.)
+                if body { entry.idle.store(false, ordering: .sequentiallyConsistent) } else { try entry.becomeBusy() }
                 headDeadline = .now.advanced(by: config.headerTimeout)
             }
         }
@@ -146,7 +147,7 @@ final class HTTPConnectionHandler {
         } catch is CancellationError {
             throw ConnectionEnd.quiet
         }
-        entry.idle.store(false, ordering: .sequentiallyConsistent)
+        try entry.becomeBusy()
     }
 
     /// An idle connection keeps no large buffers (memory per idle keep-alive connection).

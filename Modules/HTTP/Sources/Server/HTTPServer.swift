@@ -163,7 +163,7 @@ public final class HTTPServer: Sendable {
         for l in listeners { await l.close() }
         let entries = state.withLock { Array($0.connections.values) }
         var idle = 0
-        for entry in entries where entry.idle.load(ordering: .sequentiallyConsistent) {
+        for entry in entries where entry.claimIdle() {
             idle += 1
             entry.cancel()
         }
@@ -191,6 +191,21 @@ final class ConnectionEntry: Sendable {
     let task = LockedValue<Task<Void, Never>?>(nil)
     /// Waiting for the first byte of a request (no request in progress).
     let idle = Atomic<Bool>(true)
+
+    /// Shutdown: takes an idle connection for closing (true), unless it has just become busy.
+    /// Atomic with ``becomeBusy()``: a connection that started a request is never cancelled
+    /// before the deadline (a cancelled task would cut the response it is sending).
+    func claimIdle() -> Bool {
+        idle.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged
+    }
+
+    /// The connection read the first bytes of a request; throws (end quietly: the close
+    /// lingers, the peer sees an end of stream) if a shutdown claimed it while it was idle.
+    func becomeBusy() throws(ConnectionEnd) {
+        guard idle.compareExchange(expected: true, desired: false, ordering: .sequentiallyConsistent).exchanged else {
+            throw .quiet
+        }
+    }
 
     func cancel() {
         task.withLock { $0?.cancel() }
