@@ -189,20 +189,36 @@ struct HTTPLoadTests {
         #expect(active >= count, "http_connections_active \(active) while \(count) connections are open")
         print("[\(backend)] \(ok)/\(count) concurrent connections answered 200 in \(elapsed)")
 
-        // Close every client; the server must see all of them go (bounded; the time is printed).
-        for fd in fds where fd >= 0 { close(fd) }
-        let closing = clock.now
-        var remaining = active
-        while clock.now - closing < .seconds(40) {
-            if let n = activeConnections(port: server.port), n <= 1 {
-                remaining = n
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.2)
+        // SIGTERM with all of them open (idle keep-alive): a graceful exit, and every client
+        // sees a clean end of stream (the server closes lingering, so no reset).
+        let signalled = clock.now
+        kill(server.process.processIdentifier, SIGTERM)
+        while server.process.isRunning && clock.now - signalled < .seconds(30) {
+            Thread.sleep(forTimeInterval: 0.02)
         }
-        let drained = clock.now - closing
-        print("[\(backend)] the server closed its side of \(count) connections in \(drained)")
-        #expect(remaining <= 1, "the server still counts \(remaining) connections 40 s after the clients closed")
+        let exitTime = clock.now - signalled
+        let exited = !server.process.isRunning
+        #expect(exited && server.process.terminationReason == .exit && server.process.terminationStatus == 0,
+                "strata-serve: \(exited ? "exit status \(server.process.terminationStatus)" : "still running 30 s after SIGTERM")")
+        var eof = 0
+        var resets = 0
+        var other = 0
+        for fd in fds where fd >= 0 {
+            var byte: UInt8 = 0
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 1000)
+            let r = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+            if r == 0 { eof += 1 } else if r < 0 && errno == ECONNRESET { resets += 1 } else { other += 1 }
+            close(fd)
+        }
+        print("[\(backend)] SIGTERM with \(count) idle connections: exit after \(exitTime); clients saw \(eof) clean ends, \(resets) resets, \(other) other")
+        #expect(eof == ok && resets == 0 && other == 0, "\(eof) clean ends of stream, \(resets) resets, \(other) other")
+        // Known: TCPConnection.close() runs EventLoop.cancelAll(on:), which scans the whole
+        // operation table, so closing n connections costs O(n²): in a debug build 10,000
+        // closes take 12-14 s and the 10 s shutdown deadline force-closes the rest.
+        withKnownIssue("closing 10,000 connections is quadratic (EventLoop.cancelAll(on:) scans every record)", isIntermittent: true) {
+            #expect(exitTime < .seconds(10), "graceful exit with \(count) idle connections took \(exitTime)")
+        }
         #expect(server.stop() == 0)
     }
 
@@ -212,9 +228,11 @@ struct HTTPLoadTests {
         var completeWithClose = 0
         var cleanCloses = 0
         var refused = 0
-        /// Resets of connections opened after SIGTERM, before any response byte: the kernel
-        /// resets what is still in the listen backlog when the listener closes (the server
-        /// never accepted them). Not the server's choice; counted, not failed.
+        /// Resets of connections opened after SIGTERM, before any response byte, on their
+        /// first request: connections the server never took. The kernel resets what is still
+        /// in the listen backlog when the listening socket closes, and TCPListener.close()
+        /// closes connections accepted (io_uring multishot) but not yet taken by the accept
+        /// loop. Counted and printed, not failed: the HTTP server never saw them.
         var backlogResets = 0
         var problems: [String] = []
         var description: String {
