@@ -144,15 +144,12 @@ struct HTTPCurlTests {
         // curl sends Expect: 100-continue for bodies over 1 MiB, and waits (up to 1 s) for 100.
         let bigger = pattern((1 << 20) + 4096, seed: 8)
         try Data(bigger).write(to: file)
-        let clock = ContinuousClock()
-        var expect: CurlResult!
-        let took = try clock.measure { expect = try curl(["--data-binary", "@" + file.path, base + "/echo"]) }
+        let expect = try curl(["--data-binary", "@" + file.path, base + "/echo"])
         #expect(expect.log.contains("> Expect: 100-continue"), "curl sent Expect")
         #expect(expect.exitStatus == 0, "\(expect.log.suffix(800))")
         #expect(expect.heads.map(\.status) == [100, 200], "interim 100 then 200: \(expect.heads.map(\.status))")
         let expectSame = expect.body == bigger
         #expect(expectSame, "\(expect.body.count) bytes back, the same: \(expectSame)")
-        #expect(took < .milliseconds(900), "curl did not wait out its 1 s Expect timeout (\(took))")
         #expect(server.stop() == 0)
     }
 
