@@ -162,9 +162,9 @@ public final class HTTPServer: Sendable {
         }
         for l in listeners { await l.close() }
         let entries = state.withLock { Array($0.connections.values) }
-        var idle = 0
+        var claimed = Set<ObjectIdentifier>()
         for entry in entries where entry.claimIdle() {
-            idle += 1
+            claimed.insert(ObjectIdentifier(entry))
             entry.cancel()
         }
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -174,12 +174,14 @@ public final class HTTPServer: Sendable {
         }
         let rest = state.withLock { Array($0.connections.values) }
         for entry in rest { entry.cancel() }
+        // Idle connections claimed above that are still closing are not "force-closed".
+        let forced = rest.filter { !claimed.contains(ObjectIdentifier($0)) }.count
         let grace = ContinuousClock.now.advanced(by: .seconds(2))
         while activeConnections.load(ordering: .relaxed) > 0 && ContinuousClock.now < grace {
             try? await Task.sleep(for: .milliseconds(5))
         }
         await pool.shutdown()
-        return ShutdownReport(connectionsAtStart: entries.count, idleClosed: idle, forceClosed: rest.count)
+        return ShutdownReport(connectionsAtStart: entries.count, idleClosed: claimed.count, forceClosed: forced)
     }
 
     /// The server's metrics (also exported through swift-metrics).
