@@ -60,7 +60,7 @@ test:
 test-sanitize:
 	@.ci/deps.sh test
 	TSAN_OPTIONS=suppressions=$(CURDIR)/.ci/tsan.supp $(SWIFT) test --scratch-path .build-tsan --sanitize=thread
-	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
+	ASAN_OPTIONS=suppressions=$(CURDIR)/.ci/asan.supp LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp $(SWIFT) test --scratch-path .build-asan --sanitize=address
 
 abi-tools:
 	@.ci/deps.sh abi-tools

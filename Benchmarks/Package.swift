@@ -43,8 +43,16 @@ let package = Package(
             path: "Benchmarks/EventsBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // HTTP parser micro benchmarks: a target "HTTPBenchmarks" (Benchmarks/HTTPBenchmarks,
-        // StrataHTTP) goes here once the parser (Modules/HTTP/Sources/Parser) has landed.
+        // HTTP parser micro benchmarks (issues 6 and 7): ns and allocations per request.
+        .executableTarget(
+            name: "HTTPBenchmarks",
+            dependencies: [
+                .product(name: "StrataHTTP", package: "Strata"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/HTTPBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // The SwiftNIO echo server the echo benchmark compares against
         // (Benchmarks/scripts/bench-echo.sh; docs/benchmarks.md "Echo (Events)").
         .executableTarget(

@@ -43,7 +43,7 @@ LIB_TAG=bench-http
 DEFAULT_SERVERS="
 strata-serve (io_uring)|{root}/.build/release/strata-serve --port {port} --backend io_uring --loops 1
 strata-serve (epoll)|{root}/.build/release/strata-serve --port {port} --backend epoll --loops 1
-# strata-serve (io_uring, async)|{root}/.build/release/strata-serve --port {port} --backend io_uring --loops 1 --handlers async
+strata-serve (io_uring, async)|{root}/.build/release/strata-serve --port {port} --backend io_uring --loops 1 --handlers async
 nginx|nginx -p {scratch}/nginx/ -e {scratch}/nginx/error.log -c {scratch}/nginx/nginx-{port}.conf
 nio|{root}/.build-bench/release/nio-http-server --port {port} --threads 1
 hummingbird|{root}/.build-bench/release/hummingbird-server --port {port} --threads 1

@@ -167,6 +167,16 @@ public final class EventLoop {
         }
     }
 
+    /// Cancels and reaps every operation still in the kernel, for good: the loop is unusable
+    /// afterwards. `deinit` does the same, but with io_uring's SINGLE_ISSUER only the thread
+    /// that runs the loop may submit the cancellations, so a loop whose last reference may be
+    /// dropped on another thread is torn down here, on its own thread, first. Returns false
+    /// if the kernel still holds requests (their memory is then leaked on purpose at deinit).
+    @discardableResult
+    public func tearDown() -> Bool {
+        backend.shutdown()
+    }
+
     deinit {
         // First make sure the kernel no longer reads or writes what the records own.
         guard backend.shutdown() else {

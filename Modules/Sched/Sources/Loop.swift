@@ -208,6 +208,15 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     private func runUntilStopped() {
         defer {
+            // Tasks the registry still holds (abandoned at the stop) keep closures that
+            // reference this loop: drop them, and the wait table, so the loop can be freed.
+            tracked.withLock { $0 = TaskRegistry() }
+            waiters = WaiterTable()
+            // Cancel and reap what is still in the kernel now, on the issuing thread (io_uring
+            // SINGLE_ISSUER): the EventLoop itself may be freed on another thread.
+            if !events.tearDown() {
+                log?("strata.sched: loop \(name): operations still in the kernel at stop; their buffers stay allocated")
+            }
             finishedLock.withLock {
                 finished = true
                 finishedCondition.broadcast()
