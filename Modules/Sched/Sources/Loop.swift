@@ -56,6 +56,9 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let remote = LockedValue<RemoteQueue>(RemoteQueue())
     private let sleeping = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
+    /// The loop thread has ended: work handed to it now is dropped (nothing would run it,
+    /// and a queued closure that captures the loop would keep it alive forever).
+    private let ended = Atomic<Bool>(false)
     private let finishedCondition = ConditionVariable()
     private let finishedLock = StrataThreads.Mutex()
     /// Guarded by `finishedLock`.
@@ -137,6 +140,9 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     private let joinHandle = LockedValue<ThreadBox?>(nil)
 
+    /// Whether the loop's thread has ended (after ``stop()``).
+    public var hasStopped: Bool { ended.load(ordering: .sequentiallyConsistent) }
+
     /// Whether the caller runs on this loop's thread.
     @inline(__always)
     public var isCurrent: Bool { pthread_equal(pthread_self(), threadID) != 0 }
@@ -177,9 +183,13 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
 
     /// Runs `body` on the loop thread: now if the caller is on it, else as soon as the loop
     /// gets to it (in order with other cross-thread work).
+    ///
+    /// After the loop has stopped, `body` is dropped (``hasStopped``).
     public func execute(_ body: @escaping @Sendable () -> Void) {
         if isCurrent {
             body()
+        } else if ended.load(ordering: .sequentiallyConsistent) {
+            return
         } else {
             remote.withLock { $0.commands.append(body) }
             wakeIfSleeping()
@@ -190,6 +200,8 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     func onLoop(_ body: @escaping () -> Void) {
         if isCurrent {
             body()
+        } else if ended.load(ordering: .sequentiallyConsistent) {
+            return
         } else {
             let box = UncheckedSendable(body)
             remote.withLock { $0.commands.append { box.value() } }
@@ -217,6 +229,8 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
             if !events.tearDown() {
                 log?("strata.sched: loop \(name): operations still in the kernel at stop; their buffers stay allocated")
             }
+            ended.store(true, ordering: .sequentiallyConsistent)
+            remote.withLock { $0 = RemoteQueue() }
             finishedLock.withLock {
                 finished = true
                 finishedCondition.broadcast()

@@ -51,6 +51,8 @@ public final class TCPConnection: @unchecked Sendable {
     deinit {
         guard !isClosed.load(ordering: .acquiring) else { return }
         let fd = descriptor
+        // A stopped loop runs nothing (and its EventLoop no longer touches the descriptor).
+        if loop.hasStopped { closeDescriptor(fd); return }
         loop.onLoop { [loop] in loop.fireAndForget { token in loop.events.close(fd, token: token) } }
     }
 
@@ -303,6 +305,11 @@ public final class TCPConnection: @unchecked Sendable {
 
     /// Whether ``close()`` was called.
     public var isClosedByUs: Bool { isClosed.load(ordering: .relaxed) }
+}
+
+/// close(2) outside the types whose own `close()` methods shadow it.
+func closeDescriptor(_ fd: CInt) {
+    _ = close(fd)
 }
 
 /// The chunks a connection receives (see ``TCPConnection/reads(bufferedChunks:)``).

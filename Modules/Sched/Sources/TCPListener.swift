@@ -103,6 +103,11 @@ public final class TCPListener: @unchecked Sendable {
         let fd = descriptor
         let token = acceptToken
         let queued = Array(queue[head...])
+        if loop.hasStopped {
+            for q in queued { closeDescriptor(q) }
+            closeDescriptor(fd)
+            return
+        }
         loop.onLoop { [loop] in
             if let token { loop.cancelNow(token) }
             for q in queued { loop.fireAndForget { t in loop.events.close(q, token: t) } }

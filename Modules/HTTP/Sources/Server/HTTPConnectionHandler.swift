@@ -572,9 +572,20 @@ final class HTTPConnectionHandler {
         if server.draining.load(ordering: .relaxed) { keepAlive = false }
         let isHead = head.knownMethod == .head
         let noBodyStatus = response.status.code < 200 || response.status.code == 204 || response.status.code == 304
+        let version = head.version
+        // The common case (static text, a static Content-Type, no other fields): one
+        // serializer call, no field list copied, no String made — nothing allocated.
+        if case .staticText(let text) = response.body, let type = response.contentType, response.fields.isEmpty,
+           !isHead, !noBodyStatus, currentStream == nil {
+            ResponseSerializer.writeSimpleResponse(
+                status: response.status, contentType: type,
+                body: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount),
+                keepAlive: keepAlive, requestVersion: version, date: dates, server: config.serverName, into: &out)
+            finishResponse(response.status.code, started: started)
+            return
+        }
         var fields = response.fields
         if let type = response.contentType { fields.append("Content-Type", type.description) }
-        let version = head.version
         switch response.body {
         case .empty:
             write(response.status, fields, noBodyStatus ? .noBody : .contentLength(0), keepAlive, version)
@@ -650,10 +661,15 @@ final class HTTPConnectionHandler {
                 }
             }
         }
-        server.metrics.request(status: response.status.code, nanoseconds: MonotonicInstant.now.nanoseconds &- started.nanoseconds)
+        finishResponse(response.status.code, started: started)
+    }
+
+    /// Metrics and the access log line of an answered request.
+    func finishResponse(_ status: Int, started: MonotonicInstant) {
+        server.metrics.request(status: status, nanoseconds: MonotonicInstant.now.nanoseconds &- started.nanoseconds)
         if let line = accessLine, let logger = server.logger {
             accessLine = nil
-            logger.info("\(line) \(response.status.code)")
+            logger.info("\(line) \(status)")
         }
     }
 
