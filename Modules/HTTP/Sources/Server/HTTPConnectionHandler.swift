@@ -555,7 +555,6 @@ final class HTTPConnectionHandler {
                 preconditionFailure("unexpected parser event inside a body")
             }
         }
-        state.body = body
         return try await handlerErrorsAs500 { try await handler(request, body) }
     }
 
@@ -701,7 +700,6 @@ final class StreamState {
     let limit: Int?
     var read = 0
     var ended = false
-    var body: HTTPRequestBody?
     init(continueNeeded: Bool, limit: Int?) {
         self.continueNeeded = continueNeeded
         self.limit = limit
@@ -724,8 +722,10 @@ final class HandlerRace: Sendable {
 
     func tasks(work: Task<Void, Never>, timer: Task<Void, Never>) {
         let cancelNow = state.withLock { s -> Bool in
-            s.work = work
-            s.timer = timer
+            if !s.done {
+                s.work = work
+                s.timer = timer
+            }
             return s.done
         }
         if cancelNow { timer.cancel() }
@@ -737,7 +737,11 @@ final class HandlerRace: Sendable {
             s.done = true
             let c = s.continuation
             s.continuation = nil
-            return (c, s.work, s.timer)
+            // The tasks' closures capture this race: drop the handles (no reference cycle).
+            let handles = (s.work, s.timer)
+            s.work = nil
+            s.timer = nil
+            return (c, handles.0, handles.1)
         }
         guard let c else { return }
         if result == nil { work?.cancel() } else { timer?.cancel() }

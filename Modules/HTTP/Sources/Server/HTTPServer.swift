@@ -127,8 +127,9 @@ public final class HTTPServer: Sendable {
                 activeConnections.subtract(1, ordering: .relaxed)
                 metrics.connectionClosed()
                 _ = state.withLock { $0.connections.removeValue(forKey: id) }
+                entry.finished()
             }
-            entry.task.withLock { $0 = task }
+            entry.adopt(task)
         }
     }
 
@@ -190,7 +191,9 @@ public final class HTTPServer: Sendable {
 
 /// One connection's registry entry: its task (to cancel) and whether it waits between requests.
 final class ConnectionEntry: Sendable {
-    let task = LockedValue<Task<Void, Never>?>(nil)
+    /// The connection's task until it finishes (then nil: the task's closure captures this
+    /// entry, so keeping the handle after the end would be a reference cycle).
+    let task = LockedValue<(handle: Task<Void, Never>?, done: Bool)>((nil, false))
     /// Waiting for the first byte of a request (no request in progress).
     let idle = Atomic<Bool>(true)
 
@@ -210,6 +213,16 @@ final class ConnectionEntry: Sendable {
     }
 
     func cancel() {
-        task.withLock { $0?.cancel() }
+        task.withLock { $0.handle?.cancel() }
+    }
+
+    /// Records the task's handle, unless it already finished.
+    func adopt(_ handle: Task<Void, Never>) {
+        task.withLock { if !$0.done { $0.handle = handle } }
+    }
+
+    /// The task ended: drop its handle.
+    func finished() {
+        task.withLock { $0 = (nil, true) }
     }
 }
