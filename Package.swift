@@ -165,7 +165,7 @@ let package = Package(
         // Interop: the example servers as child processes, driven by real clients.
         .testTarget(
             name: "StrataInteropTests",
-            dependencies: ["StrataSockets", "strata-echo", "strata-resp", "strata-serve"],
+            dependencies: ["StrataSockets", "StrataThreads", "strata-echo", "strata-resp", "strata-serve"],
             path: "Tests/InteropTests",
             exclude: ["python"]
         ),

@@ -4,6 +4,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import StrataThreads
 import Synchronization
 import Testing
 
@@ -241,7 +242,8 @@ struct HTTPLoadTests {
     func gracefulShutdown(backend: String) throws {
         let server = try ServerProcess("strata-serve", ["--port", "0", "--backend", backend])
         let port = server.port
-        let tally = Mutex(ShutdownTally())
+        // A pthread-backed lock (ThreadSanitizer cannot see Synchronization.Mutex's futex).
+        let tally = LockedValue(ShutdownTally())
         let terminated = Atomic<Bool>(false)
         let stop = Atomic<Bool>(false)
         let finished = DispatchSemaphore(value: 0)
