@@ -66,9 +66,11 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     private let tracked = LockedValue<TaskRegistry>(TaskRegistry())
 
     // MARK: loop thread only
-    var events: EventLoop
-    private var local = JobQueue()
-    var waiters = WaiterTable()
+    // `@exclusivity(unchecked)`: touched only on the loop thread, and no access to them is
+    // held across a call that touches them again (the dynamic checks cost ~5 % of a server).
+    @exclusivity(unchecked) var events: EventLoop
+    @exclusivity(unchecked) private var local = JobQueue()
+    @exclusivity(unchecked) var waiters = WaiterTable()
     /// A buffer pool for multishot receives (``TCPConnection/reads(bufferedChunks:)``), made lazily.
     var readPool: BufferPool?
     /// Jobs run per iteration before the loop looks at I/O again (fairness between ready tasks

@@ -35,9 +35,12 @@ final class HTTPConnectionHandler {
     let config: HTTPServerConfiguration
     let loop: Loop
     let dates: DateCache
-    var parser: HTTPRequestParser
-    var receive: [UInt8] = []
-    var out: [UInt8] = []
+    // `@exclusivity(unchecked)`: the handler belongs to one connection task, which never
+    // holds an inout access to these across a call that touches them again; the dynamic
+    // checks (swift_beginAccess, about 5 % of a keep-alive server's CPU) buy nothing here.
+    @exclusivity(unchecked) var parser: HTTPRequestParser
+    @exclusivity(unchecked) var receive: [UInt8] = []
+    @exclusivity(unchecked) var out: [UInt8] = []
     var requests = 0
     var unflushed = 0
     let born = MonotonicInstant.now
