@@ -144,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataSchedTests",
-            dependencies: ["StrataSched", "StrataEvents", "StrataSockets"],
+            dependencies: ["StrataSched", "StrataEvents", "StrataSockets", "StrataThreads"],
             path: "Tests/SchedTests"
         ),
         .testTarget(

@@ -4,6 +4,7 @@ import Glibc
 import StrataEvents
 import StrataSched
 import StrataSockets
+import StrataThreads
 import Synchronization
 import Testing
 
@@ -151,24 +152,12 @@ struct CallbackLevelTests {
 }
 
 /// Completion results collected from the loop thread.
-final class LockedResults: @unchecked Sendable {
-    private let lock = NSLockish()
-    private var stored: [Int32] = []
-    private var onLoop = true
-    func append(_ r: Int32, onLoop here: Bool) { lock.with { stored.append(r); onLoop = onLoop && here } }
-    var values: [Int32] { lock.with { stored } }
-    var count: Int { lock.with { stored.count } }
-    var allOnLoop: Bool { lock.with { onLoop } }
-}
-
-/// A pthread mutex (visible to ThreadSanitizer).
-final class NSLockish: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func with<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return body()
+final class LockedResults: Sendable {
+    private let state = LockedValue<(values: [Int32], allOnLoop: Bool)>(([], true))
+    func append(_ r: Int32, onLoop here: Bool) {
+        state.withLock { $0.values.append(r); $0.allOnLoop = $0.allOnLoop && here }
     }
+    var values: [Int32] { state.withLock { $0.values } }
+    var count: Int { state.withLock { $0.values.count } }
+    var allOnLoop: Bool { state.withLock { $0.allOnLoop } }
 }

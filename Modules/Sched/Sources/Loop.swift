@@ -538,8 +538,9 @@ public final class Loop: SerialExecutor, TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// The loop's receive pool (64 KiB of 16 KiB buffers per 4 connections is plenty; 1024
-    /// buffers of 16 KiB), created on first use.
+    /// The loop's shared receive pool (1024 buffers of 16 KiB, shared by every connection of
+    /// the loop: a buffer is taken only while received bytes wait to be consumed), created on
+    /// first use.
     func receivePool() throws(SchedError) -> BufferPool {
         if let readPool { return readPool }
         do {

@@ -81,27 +81,22 @@ final class HTTPConnectionHandler {
     func nextEvent(body: Bool) async throws -> HTTPParseEvent {
         var headDeadline: MonotonicInstant?
         while true {
-            let event: HTTPParseEvent
-            do {
-                event = try receive.withUnsafeBytes { try parser.parse($0) }
-            } catch {
-                throw error
-            }
+            let event = try receive.withUnsafeBytes { try parser.parse($0) }
             if case .needMore = event {} else { return event }
             try await flush()
             if peerClosed {
                 try parser.finish()  // throws incompleteHead/incompleteBody when cut short
                 throw ConnectionEnd.quiet
             }
-            let atBoundary = parser.isAtMessageBoundary && parser.consumed == receive.count
+            if !body && parser.isAtMessageBoundary && parser.consumed == receive.count {
+                // Nothing of a request yet (only ignorable empty lines): still idle.
+                try await waitForNextRequest()
+                headDeadline = .now.advanced(by: config.headerTimeout)
+                continue
+            }
             let deadline: MonotonicInstant
             if body {
                 deadline = .now.advanced(by: config.bodyReadTimeout)
-            } else if atBoundary {
-                entry.idle.store(true, ordering: .sequentiallyConsistent)
-                if server.draining.load(ordering: .sequentiallyConsistent) { throw ConnectionEnd.quiet }
-                deadline = .now.advanced(by: requests == 0 ? config.firstByteTimeout : config.keepAliveTimeout)
-                releaseIdleMemory()
             } else {
                 if headDeadline == nil { headDeadline = .now.advanced(by: config.headerTimeout) }
                 deadline = headDeadline!
@@ -113,21 +108,12 @@ final class HTTPConnectionHandler {
                     server.metrics.timeout("body")
                     throw ConnectionEnd.quiet
                 }
-                if atBoundary {
-                    server.metrics.timeout(requests == 0 ? "first_byte" : "keep_alive")
-                    throw ConnectionEnd.quiet
-                }
                 server.metrics.timeout("header")
                 try queueError(.requestTimeout)
                 throw ConnectionEnd.afterError
             } catch is CancellationError {
-                // Shutdown: an idle connection closes quietly; a request in progress is cut.
+                // Shutdown at its deadline: a request in progress is cut.
                 throw ConnectionEnd.quiet
-            }
-            if atBoundary {
-                // (Only the idle wait above marked it idle; a shutdown may have claimed it.)
-                if body { entry.idle.store(false, ordering: .sequentiallyConsistent) } else { try entry.becomeBusy() }
-                headDeadline = .now.advanced(by: config.headerTimeout)
             }
         }
     }
@@ -185,7 +171,6 @@ final class HTTPConnectionHandler {
     /// Queues a complete error response with `Connection: close` (nothing else follows).
     func queueError(_ status: HTTPStatus, extra: HTTPFields = HTTPFields()) throws {
         let text = "\(status.code) \(status.reason)\n"
-        dates.withCurrent { _ in }
         var fields = extra
         fields.append("Content-Type", "text/plain; charset=utf-8")
         ResponseSerializer.writeHead(status: status, fields: fields, framing: .contentLength(text.utf8.count),
@@ -347,7 +332,7 @@ final class HTTPConnectionHandler {
     }
 
     func sendContinue(_ head: HTTPRequestHeadView) async throws {
-        guard head.version == .http1_1 || head.version.minor >= 1 else { return }
+        guard head.version.hasHTTP11Semantics else { return }  // no interim responses for HTTP/1.0
         out.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
         try await flush()
     }
