@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
         .library(name: "StrataSched", targets: ["StrataSched"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
+        .library(name: "StrataTLS", targets: ["StrataTLS"]),
         .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-resp", targets: ["strata-resp"]),
         .executable(name: "strata-serve", targets: ["strata-serve"]),
@@ -66,6 +67,21 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Modules/HTTP/Sources"
+        ),
+        // The system mbedTLS (Debian's libmbedtls-dev 2.28) with compile-time checks of its
+        // version and of every config option StrataTLS relies on.
+        .systemLibrary(
+            name: "CStrataMbedTLS",
+            path: "Modules/TLS/CStrataMbedTLS",
+            providers: [.apt(["libmbedtls-dev"])]
+        ),
+        .target(
+            name: "StrataTLS",
+            dependencies: [
+                "CStrataMbedTLS", "StrataSockets", "StrataThreads", "StrataEvents", "StrataSched",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Modules/TLS/Sources"
         ),
 
         // Examples: small executables, each with a README.
@@ -168,6 +184,12 @@ let package = Package(
             dependencies: ["StrataSockets", "StrataThreads", "strata-echo", "strata-resp", "strata-serve"],
             path: "Tests/InteropTests",
             exclude: ["python"]
+        ),
+        .testTarget(
+            name: "StrataTLSTests",
+            dependencies: ["StrataTLS", "CStrataMbedTLS", "StrataSched", "StrataEvents", "StrataSockets", "StrataThreads"],
+            path: "Tests/TLSTests",
+            exclude: ["pki"]
         ),
         .testTarget(
             name: "StrataLayeringTests",
