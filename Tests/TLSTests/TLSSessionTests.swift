@@ -1,0 +1,153 @@
+import CStrataMbedTLS
+import Testing
+
+@testable import StrataTLS
+
+/// The sans-I/O session, driven in memory: handshake, data both ways, close_notify,
+/// truncation, sticky errors, resumption, ALPN, SNI and mutual TLS.
+@Suite struct TLSSessionTests {
+    static func server(_ name: String = "server", alpn: [String] = [], sni: [String] = [],
+                       clientAuth: Bool = false, options: TLSOptions = TLSOptions()) throws -> TLSConfiguration {
+        let pki = try TestPKI.shared
+        return try TLSConfiguration.server(
+            identity: .pemFiles(certificateChain: try pki.path("\(name).pem"), privateKey: try pki.path("\(name).key")),
+            sniIdentities: try sni.map { .pemFiles(certificateChain: try pki.path("\($0).pem"), privateKey: try pki.path("\($0).key")) },
+            clientAuthentication: clientAuth ? .required(trustRoots: .file(try pki.path("client-ca.pem"))) : .none,
+            alpn: alpn, options: options)
+    }
+
+    static func client(alpn: [String] = [], identity: String? = nil, roots: String = "root.pem") throws -> TLSConfiguration {
+        let pki = try TestPKI.shared
+        return try TLSConfiguration.client(
+            trustRoots: .file(try pki.path(roots)),
+            identity: try identity.map { .pemFiles(certificateChain: try pki.path("\($0).pem"), privateKey: try pki.path("\($0).key")) },
+            alpn: alpn)
+    }
+
+    @Test func handshakeDataBothWaysAndCloseNotify() throws {
+        let serverConfig = try Self.server(alpn: ["h2", "http/1.1"])
+        let clientConfig = try Self.client(alpn: ["http/1.1"])
+        var server = try TLSSession(server: serverConfig)
+        var client = try TLSSession(client: clientConfig, serverName: "localhost")
+        let outcome = runHandshake(client: &client, server: &server)
+        #expect(outcome.completed, "\(String(describing: outcome.client)) / \(String(describing: outcome.server))")
+        let complete = client.isHandshakeComplete && server.isHandshakeComplete
+        let (calpn, salpn) = (client.negotiatedALPN, server.negotiatedALPN)
+        let (version, suite, sni, peer) = (client.protocolVersion, client.cipherSuite, server.requestedServerName, client.peerCertificateSubject)
+        #expect(complete)
+        #expect(calpn == "http/1.1")
+        #expect(salpn == "http/1.1")
+        #expect(version == "TLSv1.2")
+        #expect(suite == "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256")
+        #expect(sni == "localhost")
+        #expect(peer != nil)
+
+        let request = Array("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        #expect(try send(request, from: &client, to: &server) == request)
+        // 1 MiB in 64 KiB-bounded slices: every byte exactly once, in order.
+        let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        #expect(try send(big, from: &server, to: &client) == big)
+
+        try client.close()
+        server.feed(client.takeOutput())
+        #expect(try drain(&server).closed)
+        #expect(throws: TLSError.self) { try server.write(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    }
+
+    @Test func endOfStreamWithoutCloseNotifyIsTruncation() throws {
+        var server = try TLSSession(server: try Self.server())
+        var client = try TLSSession(client: try Self.client(), serverName: "localhost")
+        #expect(runHandshake(client: &client, server: &server).completed)
+        _ = try send(Array("partial".utf8), from: &server, to: &client)
+        client.feedEndOfStream()
+        let error = #expect(throws: TLSError.self) { _ = try drain(&client) }
+        #expect(error?.kind == .truncated)
+        // Sticky: every later call fails the same way.
+        let again = #expect(throws: TLSError.self) { _ = try drain(&client) }
+        #expect(again == error)
+        #expect(throws: TLSError.self) { _ = try client.write(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    }
+
+    @Test func corruptedRecordIsFatalAndSticky() throws {
+        var server = try TLSSession(server: try Self.server())
+        var client = try TLSSession(client: try Self.client(), serverName: "localhost")
+        #expect(runHandshake(client: &client, server: &server).completed)
+        let n = try Array("hello".utf8).withUnsafeBytes { try client.write($0) }
+        #expect(n == 5)
+        var record = client.takeOutput()
+        record[record.count - 3] ^= 0x40  // inside the GCM tag
+        server.feed(record)
+        let error = #expect(throws: TLSError.self) { _ = try drain(&server) }
+        #expect(error?.kind == .protocolViolation)
+        #expect(error?.code == MBEDTLS_ERR_SSL_INVALID_MAC)
+        let alertQueued = server.hasOutput
+        #expect(alertQueued, "a fatal alert is queued for the peer")
+        #expect(throws: TLSError.self) { _ = try server.handshake() }
+    }
+
+    @Test func sessionResumptionWithTickets() throws {
+        let serverConfig = try Self.server()
+        let clientConfig = try Self.client()
+        do {
+            var server = try TLSSession(server: serverConfig)
+            var client = try TLSSession(client: clientConfig, serverName: "localhost")
+            #expect(runHandshake(client: &client, server: &server).completed)
+            let resumed = client.isResumed || server.isResumed
+            #expect(!resumed)
+        }
+        var server = try TLSSession(server: serverConfig)
+        var client = try TLSSession(client: clientConfig, serverName: "localhost")
+        #expect(runHandshake(client: &client, server: &server).completed)
+        let (cr, sr) = (client.isResumed, server.isResumed)
+        #expect(cr)
+        #expect(sr)
+        #expect(try send(Array("after resumption".utf8), from: &client, to: &server) == Array("after resumption".utf8))
+    }
+
+    @Test func sniSelectsTheCertificate() throws {
+        let serverConfig = try Self.server(sni: ["server2"])
+        let clientConfig = try Self.client()
+        var server = try TLSSession(server: serverConfig)
+        var client = try TLSSession(client: clientConfig, serverName: "other.strata.test")
+        #expect(runHandshake(client: &client, server: &server).completed)
+        let sni = server.requestedServerName
+        #expect(sni == "other.strata.test")
+        // The default identity for a name no SNI certificate covers.
+        var server2 = try TLSSession(server: serverConfig)
+        var client2 = try TLSSession(client: clientConfig, serverName: "strata.test")
+        #expect(runHandshake(client: &client2, server: &server2).completed)
+    }
+
+    @Test func mutualTLS() throws {
+        let serverConfig = try Self.server(clientAuth: true)
+        do {
+            var server = try TLSSession(server: serverConfig)
+            var client = try TLSSession(client: try Self.client(identity: "client"), serverName: "localhost")
+            #expect(runHandshake(client: &client, server: &server).completed)
+            let subject = server.peerCertificateSubject
+            #expect(subject != nil)
+        }
+        do {  // no certificate
+            var server = try TLSSession(server: serverConfig)
+            var client = try TLSSession(client: try Self.client(), serverName: "localhost")
+            let outcome = runHandshake(client: &client, server: &server)
+            #expect(outcome.server?.kind == .verification, "\(String(describing: outcome.server))")
+        }
+        do {  // a certificate from a CA the server does not trust
+            var server = try TLSSession(server: serverConfig)
+            var client = try TLSSession(client: try Self.client(identity: "client-untrusted"), serverName: "localhost")
+            let outcome = runHandshake(client: &client, server: &server)
+            #expect(outcome.server?.kind == .verification)
+            #expect(outcome.server?.reasons.contains { $0.contains("not trusted") } == true, "\(String(describing: outcome.server))")
+        }
+    }
+
+    @Test func clientNeedsANameToVerify() throws {
+        let config = try Self.client()
+        for bad in ["", " ", "a/b", "[]"] {
+            #expect(throws: TLSError.self) { _ = try TLSSession(client: config, serverName: bad) }
+        }
+        #expect(throws: TLSError.self) { _ = try TLSSession(server: config) }
+        #expect(throws: TLSError.self) { _ = try TLSSession(client: try Self.server(), serverName: "localhost") }
+    }
+}
