@@ -8,6 +8,7 @@ import Darwin
 import StrataEvents
 import StrataSched
 import StrataSockets
+import StrataThreads
 
 /// TLS over a Sched ``TCPConnection``: an async handshake, read, write and close, on the
 /// connection's loop.
@@ -43,7 +44,14 @@ public final class TLSConnection: @unchecked Sendable {
     ///
     /// On failure the alert (if any) is sent, the TCP connection is closed, and the error
     /// thrown: ``TLSError`` (kind `.handshakeTimeout` at the deadline), or the transport's.
-    public static func accept(_ connection: TCPConnection, configuration: TLSConfiguration) async throws -> TLSConnection {
+    ///
+    /// - Parameter pool: where the handshake's CPU-heavy steps run (ECDHE, signatures:
+    ///   about 2.5 ms per full handshake with P-256 in mbedTLS 2.28, which has no
+    ///   restartable ECC). nil runs them on the loop, between other connections' work;
+    ///   a pool keeps them off the loop, at the cost of two thread hand-offs per step.
+    ///   docs/tls.md has the measurement behind the default.
+    public static func accept(_ connection: TCPConnection, configuration: TLSConfiguration,
+                              handshakeOn pool: ThreadPool? = nil) async throws -> TLSConnection {
         let session: TLSSession
         do {
             session = try TLSSession(server: configuration)
@@ -52,7 +60,7 @@ public final class TLSConnection: @unchecked Sendable {
             throw error
         }
         let tls = TLSConnection(transport: connection, session: session)
-        try await tls.runHandshake()
+        try await tls.runHandshake(pool: pool)
         return tls
     }
 
@@ -87,7 +95,7 @@ public final class TLSConnection: @unchecked Sendable {
         return try await withTaskExecutorPreference(loop) { try await body() }
     }
 
-    private func runHandshake() async throws {
+    private func runHandshake(pool: ThreadPool? = nil) async throws {
         let deadline = MonotonicInstant.now.advanced(by: session.configuration.handshakeTimeout)
         do {
             try await onLoop {
@@ -95,7 +103,12 @@ public final class TLSConnection: @unchecked Sendable {
                     while true {
                         let done: Bool
                         do {
-                            done = try session.handshake()
+                            if let pool, session.bufferedInputCount > 0 {
+                                // The session is this task's alone while it waits here.
+                                done = try await pool.run { [self] in try self.session.handshake() }
+                            } else {
+                                done = try session.handshake()
+                            }
                         } catch {
                             try? await flush()  // the alert that tells the peer why
                             throw error
