@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "strata-echo", targets: ["strata-echo"]),
         .executable(name: "strata-resp", targets: ["strata-resp"]),
         .executable(name: "strata-serve", targets: ["strata-serve"]),
+        .executable(name: "strata-fetch", targets: ["strata-fetch"]),
         .executable(name: "strata-abi", targets: ["strata-abi"]),
     ],
     dependencies: [
@@ -106,6 +107,13 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Examples/strata-serve",
+            exclude: ["README.md"]
+        ),
+        // strata-fetch: an HTTP/1.1 client (curl's flags) over StrataTLS; always verifies.
+        .executableTarget(
+            name: "strata-fetch",
+            dependencies: ["StrataTLS", "StrataSched", "StrataEvents", "StrataSockets"],
+            path: "Examples/strata-fetch",
             exclude: ["README.md"]
         ),
         .executableTarget(
