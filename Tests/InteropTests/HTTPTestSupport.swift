@@ -30,8 +30,8 @@ func runCommand(_ executable: String, _ arguments: [String], timeout: Double = 6
     let directory = FileManager.default.temporaryDirectory
     let outURL = directory.appendingPathComponent("strata-http-\(UUID().uuidString).out")
     let errURL = directory.appendingPathComponent("strata-http-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     defer {
         try? FileManager.default.removeItem(at: outURL)
         try? FileManager.default.removeItem(at: errURL)

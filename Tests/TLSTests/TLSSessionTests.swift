@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CStrataMbedTLS
 import Testing
 
@@ -140,6 +143,48 @@ import Testing
             #expect(outcome.server?.kind == .verification)
             #expect(outcome.server?.reasons.contains { $0.contains("not trusted") } == true, "\(String(describing: outcome.server))")
         }
+    }
+
+    /// Pages of `length` bytes at `p` that are resident (mincore).
+    static func residentPages(_ p: UnsafeMutableRawPointer, _ length: Int) -> Int {
+        let pages = (length + RecordBuffers.pageSize - 1) / RecordBuffers.pageSize
+        var vec = [UInt8](repeating: 0, count: pages)
+        guard mincore(p, length, &vec) == 0 else { return -1 }
+        return vec.filter { $0 & 1 != 0 }.count
+    }
+
+    @Test func hibernationReleasesRecordBuffersAndKeepsTheCounters() throws {
+        var server = try TLSSession(server: try Self.server())
+        var client = try TLSSession(client: try Self.client(), serverName: "localhost")
+        #expect(runHandshake(client: &client, server: &server).completed)
+        let inBuffer = UnsafeMutableRawPointer(client.ssl.pointee.in_buf!)
+        let outBuffer = UnsafeMutableRawPointer(client.ssl.pointee.out_buf!)
+        #expect(Int(bitPattern: inBuffer) % RecordBuffers.pageSize == 0)
+        #expect(Self.residentPages(inBuffer, RecordBuffers.inLength) >= 1, "the handshake touched the receive buffer")
+        // Between records: each side has read until it needed more input.
+        _ = try drain(&client)
+        _ = try drain(&server)
+        for round in 0..<20 {
+            let c = client.hibernate(), s = server.hibernate()
+            #expect(c && s, "round \(round): \(String(describing: client.hibernationBlocker)) / \(String(describing: server.hibernationBlocker))")
+            #expect(Self.residentPages(inBuffer, RecordBuffers.inLength) == 0)
+            #expect(Self.residentPages(outBuffer, RecordBuffers.outLength) == 0)
+            // Records after waking use the restored sequence numbers: a lost counter would
+            // fail the peer's AEAD check (or replay protection) at once.
+            let up = Array("request \(round)".utf8), down = [UInt8](repeating: UInt8(round), count: 20_000)
+            #expect(try send(up, from: &client, to: &server) == up)
+            #expect(try send(down, from: &server, to: &client) == down)
+        }
+        // Not between records: half a record buffered inside mbedTLS.
+        let n = try Array("half".utf8).withUnsafeBytes { try client.write($0) }
+        #expect(n == 4)
+        let record = client.takeOutput()
+        server.feed(Array(record.prefix(record.count / 2)))
+        #expect(try drain(&server).bytes.isEmpty)
+        let refused = server.hibernate()
+        #expect(!refused, "a partly received record lives in the buffer")
+        server.feed(Array(record.dropFirst(record.count / 2)))
+        #expect(try drain(&server).bytes == Array("half".utf8))
     }
 
     @Test func clientNeedsANameToVerify() throws {

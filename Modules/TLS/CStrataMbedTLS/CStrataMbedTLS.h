@@ -85,8 +85,12 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/debug.h>
 
-/// mbedTLS's return codes as plain ints for Swift (the headers' negative hex macros import
-/// as Int32 already; these name the ones whose meaning the module depends on).
+/// MBEDTLS_VERSION_NUMBER (a macro Swift imports, kept as a constant for clarity).
 static const int strata_mbedtls_version_number = MBEDTLS_VERSION_NUMBER;
+
+/// The record buffer lengths mbedtls_ssl_setup allocates (expression macros Swift cannot
+/// import): StrataTLS replaces those buffers with page-aligned ones of at least this size.
+static inline size_t strata_ssl_in_buffer_len(void) { return MBEDTLS_SSL_IN_BUFFER_LEN; }
+static inline size_t strata_ssl_out_buffer_len(void) { return MBEDTLS_SSL_OUT_BUFFER_LEN; }
 
 #endif

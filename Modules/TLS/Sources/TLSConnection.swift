@@ -34,10 +34,21 @@ public final class TLSConnection: @unchecked Sendable {
     @exclusivity(unchecked) private var session: TLSSession
     private var writeInFlight = false
     private var closed = false
+    /// The sweep that releases this connection's record buffers when it idles.
+    private let sweeper: IdleSweeper
+    /// The sweep count when the current wait for ciphertext began.
+    fileprivate var idleSince: UInt64 = 0
 
     private init(transport: TCPConnection, session: consuming TLSSession) {
         self.transport = transport
         self.session = session
+        self.sweeper = IdleSweeper.on(transport.loop)
+    }
+
+    /// Releases the record buffers if the session is between records (called by the sweep,
+    /// on the loop, while this connection's task waits for ciphertext).
+    fileprivate func hibernateIfIdle() {
+        session.hibernate()
     }
 
     /// Runs the server side of a handshake on an accepted connection.
@@ -166,6 +177,10 @@ public final class TLSConnection: @unchecked Sendable {
                 case .closed: return nil
                 case .needInput:
                     try await flush()  // e.g. a no_renegotiation alert
+                    // Waiting for the peer: after a whole sweep interval of this, the sweep
+                    // returns the record buffers' pages (TLSSession.hibernate()).
+                    sweeper.enter(self)
+                    defer { sweeper.leave(self) }
                     try await receiveCiphertext()
                 }
             }
@@ -256,12 +271,68 @@ public final class TLSConnection: @unchecked Sendable {
     public var negotiatedALPN: String? { session.negotiatedALPN }
     /// The cipher suite's name.
     public var cipherSuite: String? { session.cipherSuite }
+    /// The protocol version ("TLSv1.2").
+    public var protocolVersion: String { session.protocolVersion }
     /// True when the handshake resumed an earlier session.
     public var isResumed: Bool { session.isResumed }
     /// Servers: the SNI name the client sent.
     public var requestedServerName: String? { session.requestedServerName }
     /// The subject of the peer's certificate, if it sent one.
     public var peerCertificateSubject: String? { session.peerCertificateSubject }
+}
+
+/// Per loop: the TLS connections waiting for ciphertext in `readPooled`, and a sweep every
+/// ``interval`` that hibernates the sessions of those that have waited through a whole
+/// interval. Idle keep-alive connections then hold no record-buffer pages (about 8 KiB of
+/// touched pages each otherwise), while busy connections, whose waits are short, never pay
+/// for the page faults of waking. Touched only on the loop thread, except the registry.
+final class IdleSweeper: @unchecked Sendable {
+    /// How often the sweep runs.
+    static let interval: Duration = .seconds(1)
+    private static let registry = LockedValue<[ObjectIdentifier: IdleSweeper]>([:])
+
+    private weak var loop: Loop?
+    private var waiting: [ObjectIdentifier: Unmanaged<TLSConnection>] = [:]
+    private var sweeps: UInt64 = 1
+
+    private init(loop: Loop) { self.loop = loop }
+
+    /// The sweeper of `loop`, started on first use.
+    static func on(_ loop: Loop) -> IdleSweeper {
+        registry.withLock { all in
+            let id = ObjectIdentifier(loop)
+            if let existing = all[id], existing.loop === loop { return existing }
+            let sweeper = IdleSweeper(loop: loop)
+            all[id] = sweeper
+            // Untracked: it must not hold up a loop group's graceful shutdown; a stopped loop
+            // ends its sleep with an error, and the task with it.
+            Task(executorPreference: loop) { [weak sweeper] in
+                while true {
+                    do { try await loop.sleep(for: IdleSweeper.interval) } catch { return }
+                    guard let sweeper else { return }
+                    sweeper.sweep()
+                }
+            }
+            return sweeper
+        }
+    }
+
+    func enter(_ connection: TLSConnection) {
+        connection.idleSince = sweeps
+        waiting[ObjectIdentifier(connection)] = Unmanaged.passUnretained(connection)
+    }
+
+    func leave(_ connection: TLSConnection) {
+        waiting.removeValue(forKey: ObjectIdentifier(connection))
+    }
+
+    private func sweep() {
+        for connection in waiting.values {
+            let c = connection.takeUnretainedValue()
+            if c.idleSince < sweeps { c.hibernateIfIdle() }
+        }
+        sweeps += 1
+    }
 }
 
 /// One pass of ``TLSConnection/readPooled(_:)``.

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CStrataMbedTLS
 
 /// The buffers between mbedTLS and whoever moves the ciphertext, reached from the BIO
@@ -112,6 +119,8 @@ public struct TLSSession: ~Copyable {
     private var peerClosed = false
     /// True when the handshake resumed an earlier session.
     public private(set) var isResumed = false
+    /// The record sequence counters saved while the record buffers are released.
+    private var savedCounters: (in: UInt64, out: UInt64)?
     /// Plaintext writes stop adding records once this much ciphertext waits to be sent.
     static let outputHighWater = 64 * 1024
 
@@ -165,6 +174,7 @@ public struct TLSSession: ~Copyable {
         }
         let rc = mbed("mbedtls_ssl_setup") { mbedtls_ssl_setup(ssl, configuration.conf) }
         if rc != 0 { throw fail(rc, "mbedtls_ssl_setup") }
+        guard RecordBuffers.replace(in: ssl) else { throw fail(MBEDTLS_ERR_SSL_ALLOC_FAILED, "posix_memalign") }
         let context = Unmanaged.passUnretained(io).toOpaque()
         mbedtls_ssl_set_bio(ssl, context, bioSend, bioReceive, nil)
         mbedtls_ssl_set_verify(ssl, verifyCallback, context)
@@ -185,6 +195,55 @@ public struct TLSSession: ~Copyable {
     deinit {
         mbedtls_ssl_free(ssl)
         ssl.deallocate()
+    }
+
+    // MARK: Idle memory
+
+    /// Whether the record buffers are released (see ``hibernate()``).
+    public var isHibernating: Bool { savedCounters != nil }
+
+    /// Releases the memory of an idle session's record buffers (about 33 KB of address
+    /// space, of which the pages touched so far are resident) back to the kernel, keeping
+    /// only the two 8-byte record sequence counters that live inside them. The next call that
+    /// needs mbedTLS restores the counters first, and the pages come back zero-filled as
+    /// they are touched.
+    ///
+    /// Safe only between records: the session must be established, with no ciphertext
+    /// buffered on either side and no record partly read or partly written inside mbedTLS;
+    /// otherwise this does nothing and returns false.
+    @discardableResult
+    public mutating func hibernate() -> Bool {
+        guard hibernationBlocker == nil, let inCounter = ssl.pointee.in_ctr, let outCounter = ssl.pointee.out_ctr else { return false }
+        savedCounters = (UnsafeRawPointer(inCounter).loadUnaligned(as: UInt64.self),
+                         UnsafeRawPointer(outCounter).loadUnaligned(as: UInt64.self))
+        RecordBuffers.release(ssl)
+        io.input = []
+        io.inputOffset = 0
+        io.output = []
+        return true
+    }
+
+    /// Why ``hibernate()`` would do nothing now (nil when it can release the buffers).
+    var hibernationBlocker: String? {
+        if !established { return "handshake not complete" }
+        if failure != nil { return "failed" }
+        if savedCounters != nil { return "already hibernating" }
+        if io.availableInput != 0 { return "ciphertext buffered" }
+        if !io.output.isEmpty { return "output not taken" }
+        if ssl.pointee.handshake != nil { return "handshake state present" }
+        if ssl.pointee.in_left != 0 { return "in_left \(ssl.pointee.in_left)" }
+        if ssl.pointee.in_msglen != 0 { return "in_msglen \(ssl.pointee.in_msglen)" }
+        if ssl.pointee.in_offt != nil { return "unread plaintext" }
+        if ssl.pointee.out_left != 0 { return "out_left \(ssl.pointee.out_left)" }
+        return nil
+    }
+
+    /// Restores the counters after ``hibernate()``; every mbedTLS-calling method does this first.
+    private mutating func wake() {
+        guard let counters = savedCounters else { return }
+        UnsafeMutableRawPointer(ssl.pointee.in_ctr!).storeBytes(of: counters.in, as: UInt64.self)
+        UnsafeMutableRawPointer(ssl.pointee.out_ctr!).storeBytes(of: counters.out, as: UInt64.self)
+        savedCounters = nil
     }
 
     // MARK: Ciphertext in and out
@@ -231,6 +290,7 @@ public struct TLSSession: ~Copyable {
     ///   that tells the peer why.
     public mutating func handshake() throws(TLSError) -> Bool {
         if let failure { throw failure }
+        wake()
         if established { return true }
         while ssl.pointee.state != MBEDTLS_SSL_HANDSHAKE_OVER.rawValue {
             let rc = mbed("mbedtls_ssl_handshake_step") { mbedtls_ssl_handshake_step(ssl) }
@@ -282,6 +342,7 @@ public struct TLSSession: ~Copyable {
     /// - Throws: ``TLSError``; `.truncated` when the stream ended without close_notify.
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(TLSError) -> ReadResult {
         if let failure { throw failure }
+        wake()
         if peerClosed { return .closed }
         if !established {
             guard try handshake() else { return .wantRead }
@@ -311,6 +372,7 @@ public struct TLSSession: ~Copyable {
     /// - Throws: ``TLSError``; `.closed` after ``close()`` or the peer's close_notify.
     public mutating func write(_ plaintext: UnsafeRawBufferPointer) throws(TLSError) -> Int {
         if let failure { throw failure }
+        wake()
         guard established else {
             throw TLSError(.closed, message: "TLSSession.write before the handshake completed — call handshake() until it returns true")
         }
@@ -334,6 +396,7 @@ public struct TLSSession: ~Copyable {
     /// Queues close_notify (once); reading may continue until the peer's close_notify.
     public mutating func close() throws(TLSError) {
         if let failure { throw failure }
+        wake()
         guard established, !closeSent else { closeSent = true; return }
         closeSent = true
         let rc = mbed("mbedtls_ssl_close_notify") { mbedtls_ssl_close_notify(ssl) }
@@ -373,6 +436,13 @@ public struct TLSSession: ~Copyable {
 
     private mutating func fail(_ code: Int32, _ operation: String) -> TLSError {
         var error = TLSError.from(code: code, operation: operation, handshakeDone: established)
+        let flags = mbedtls_ssl_get_verify_result(ssl)
+        if code == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE && flags != 0 && flags != UInt32.max {
+            // mbedTLS refuses a certificate whose key usage, extended key usage or key does
+            // not fit with this code after setting the verify flags: a verification failure.
+            error.kind = .verification
+            error.message = "certificate verification failed"
+        }
         if error.kind == .verification {
             error.reasons = io.verification.reasons(finalFlags: mbedtls_ssl_get_verify_result(ssl) == UInt32.max ? 0 : mbedtls_ssl_get_verify_result(ssl))
             if error.reasons.isEmpty && code == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE { error.reasons = ["no certificate was presented"] }
@@ -383,5 +453,55 @@ public struct TLSSession: ~Copyable {
     private mutating func fail(_ error: TLSError) -> TLSError {
         if failure == nil { failure = error }
         return failure!
+    }
+}
+
+/// The session's record buffers: page-aligned and page-rounded replacements for the two
+/// that mbedtls_ssl_setup callocs (16.7 KB each), so that their pages belong to the session
+/// alone and can be returned to the kernel while it is idle (``TLSSession/hibernate()``).
+/// They are `free()`-able, as mbedtls_ssl_free expects.
+enum RecordBuffers {
+    static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+    static let inLength = roundUp(strata_ssl_in_buffer_len())
+    static let outLength = roundUp(strata_ssl_out_buffer_len())
+
+    static func roundUp(_ n: Int) -> Int { (n + pageSize - 1) / pageSize * pageSize }
+
+    /// Allocates zeroed, page-aligned buffers without touching their pages, and swaps them
+    /// in for mbedTLS's own (right after mbedtls_ssl_setup, before any record).
+    static func replace(in ssl: UnsafeMutablePointer<mbedtls_ssl_context>) -> Bool {
+        guard let newIn = allocate(inLength) else { return false }
+        guard let newOut = allocate(outLength) else {
+            free(newIn)
+            return false
+        }
+        free(ssl.pointee.in_buf)
+        free(ssl.pointee.out_buf)
+        ssl.pointee.in_buf = newIn.assumingMemoryBound(to: UInt8.self)
+        ssl.pointee.out_buf = newOut.assumingMemoryBound(to: UInt8.self)
+        mbedtls_ssl_reset_in_out_pointers(ssl)
+        return true
+    }
+
+    private static func allocate(_ length: Int) -> UnsafeMutableRawPointer? {
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, pageSize, length) == 0, let p else { return nil }
+        zero(p, length)
+        return p
+    }
+
+    /// Zeroes whole pages: on Linux by dropping them (private anonymous memory reads back as
+    /// zeros and costs nothing until touched), elsewhere by writing zeros.
+    private static func zero(_ p: UnsafeMutableRawPointer, _ length: Int) {
+        #if os(Linux)
+        if madvise(p, length, MADV_DONTNEED) == 0 { return }
+        #endif
+        memset(p, 0, length)
+    }
+
+    /// Returns both buffers' pages to the kernel (contents become zeros).
+    static func release(_ ssl: UnsafeMutablePointer<mbedtls_ssl_context>) {
+        zero(UnsafeMutableRawPointer(ssl.pointee.in_buf), inLength)
+        zero(UnsafeMutableRawPointer(ssl.pointee.out_buf), outLength)
     }
 }
