@@ -80,7 +80,6 @@ let package = Package(
             name: "StrataTLS",
             dependencies: [
                 "CStrataMbedTLS", "StrataSockets", "StrataThreads", "StrataEvents", "StrataSched",
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Modules/TLS/Sources"
         ),
@@ -102,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "strata-serve",
             dependencies: [
-                "StrataHTTP", "StrataSched", "StrataEvents", "StrataSockets",
+                "StrataHTTP", "StrataTLS", "StrataSched", "StrataEvents", "StrataSockets", "StrataThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -189,7 +188,7 @@ let package = Package(
         // Interop: the example servers as child processes, driven by real clients.
         .testTarget(
             name: "StrataInteropTests",
-            dependencies: ["StrataSockets", "StrataThreads", "strata-echo", "strata-resp", "strata-serve"],
+            dependencies: ["StrataSockets", "StrataThreads", "strata-echo", "strata-resp", "strata-serve", "strata-fetch"],
             path: "Tests/InteropTests",
             exclude: ["python"]
         ),

@@ -216,11 +216,6 @@ final class Fetcher {
                 throw FetchFailure(Exit.peerVerification, "certificate verification failed: \(why)")
             case .handshakeTimeout:
                 throw FetchFailure(Exit.tlsHandshake, "TLS handshake timed out: \(e.description) (--connect-timeout)")
-            case .handshake where e.code == -0x7A00:
-                // MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE: mbedTLS refused the server's certificate
-                // itself — its (extended) key usage does not allow TLS server authentication
-                // for the suite, its key or curve is not acceptable, or it is malformed.
-                throw FetchFailure(Exit.peerVerification, "certificate verification failed: the server's certificate was refused: its key usage or extended key usage does not allow TLS server authentication, its key is not acceptable, or it is malformed \(e.description.drop(while: { $0 != "[" }))")
             default:
                 let text = e.description.hasPrefix("TLS handshake failed") ? e.description : "TLS handshake failed: \(e.description)"
                 throw FetchFailure(Exit.tlsHandshake, text)
@@ -229,8 +224,7 @@ final class Fetcher {
             if e.code == .timedOut, let f = maxTimeExpired() { throw f }
             throw FetchFailure(Exit.tlsHandshake, "TLS handshake failed: \(e.message)")
         }
-        // TLSConfiguration admits TLS 1.2 only, and the session checks the version it ended on.
-        verbose("* TLS: TLSv1.2, \(tls.cipherSuite ?? "?"), ALPN \(tls.negotiatedALPN ?? "none"), \(tls.isResumed ? "resumed session" : "new session")")
+        verbose("* TLS: \(tls.protocolVersion), \(tls.cipherSuite ?? "?"), ALPN \(tls.negotiatedALPN ?? "none"), \(tls.isResumed ? "resumed session" : "new session")")
         verbose("* Server certificate: \(tls.peerCertificateSubject ?? "?") — verified: chain to a trusted root, validity dates, name \(url.serverName) in subjectAltName, key usage, signature and key-size policy")
         return tls
     }

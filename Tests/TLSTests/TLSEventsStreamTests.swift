@@ -61,6 +61,11 @@ import Testing
             case .failed(let e): clientEvents.append("failed: \(e)")
             }
         }
+        // Each stream's callback refers to the stream: break the cycle at the end.
+        defer {
+            server = nil
+            client = nil
+        }
         server.start()
         client.start()
         let deadline = MonotonicInstant.now.advanced(by: .seconds(10))

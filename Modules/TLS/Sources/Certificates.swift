@@ -191,6 +191,12 @@ final class LoadedIdentity: @unchecked Sendable {
         if mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA && mbedtls_pk_get_bitlen(pk) < 2048 {
             throw TLSError(.configuration, message: "the certificate in \(identity.chainLabel) has a \(mbedtls_pk_get_bitlen(pk))-bit RSA key; peers refuse RSA under 2048 bits — issue a new one (RSA 2048+ or ECDSA P-256)")
         }
+        if mbedtls_pk_can_do(pk, MBEDTLS_PK_ECKEY) != 0 {
+            let curve = mbedtls_pk_ec(pk.pointee).pointee.grp.id
+            if curve != MBEDTLS_ECP_DP_SECP256R1 && curve != MBEDTLS_ECP_DP_SECP384R1 {
+                throw TLSError(.configuration, message: "the certificate in \(identity.chainLabel) has an ECDSA key on a curve Strata does not offer for ECDHE (only P-256 and P-384 leaf keys can be used) — issue it with P-256")
+            }
+        }
         if leaf.pointee.sig_md == MBEDTLS_MD_SHA1 || leaf.pointee.sig_md == MBEDTLS_MD_MD5 {
             throw TLSError(.configuration, message: "the certificate in \(identity.chainLabel) is signed with SHA-1 or MD5, which peers refuse — have it reissued with SHA-256")
         }

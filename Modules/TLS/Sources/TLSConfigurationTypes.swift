@@ -123,7 +123,8 @@ public enum TLSCurve: Sendable, Hashable {
 /// Settings shared by servers and clients. The defaults are the secure ones; nothing here
 /// can turn verification off or admit a protocol below TLS 1.2.
 public struct TLSOptions: Sendable {
-    /// How long a handshake may take, from the first byte, before the connection is closed.
+    /// How long a handshake may take, from when it starts (``TLSConnection``'s accept or
+    /// connect, ``TLSEventsStream/start()``), before the connection is closed.
     public var handshakeTimeout: Duration = .seconds(10)
     /// The suites offered (client) or accepted (server), in order of preference. Only
     /// ECDHE + AEAD suites exist in ``TLSCipherSuite``.
@@ -133,8 +134,9 @@ public struct TLSOptions: Sendable {
     /// Servers: issue session tickets (RFC 5077) whose encryption keys rotate every
     /// `ticketKeyLifetime`. Clients: present tickets from earlier sessions to the same host.
     public var sessionTickets = true
-    /// Servers: how long a ticket key is used before it is replaced (a ticket stays valid
-    /// for up to twice this); clients: ignored.
+    /// Servers: the lifetime of a ticket (mbedTLS refuses a ticket whose session is older)
+    /// and how long each ticket key is used before the next one replaces it (the previous
+    /// key still decrypts for one more period); clients: ignored.
     public var ticketKeyLifetime: Duration = .seconds(12 * 3600)
     /// Servers: sessions kept for session-ID resumption (0 disables it). Clients: sessions
     /// kept for reuse, one per host.

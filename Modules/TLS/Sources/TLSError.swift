@@ -9,30 +9,35 @@ import CStrataMbedTLS
 /// ``TLSSession`` are sticky: after the first one, every call on the session throws it
 /// again.
 public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The class of failure, for code that branches on it.
-    public enum Kind: Sendable, Equatable {
+    /// The class of failure, for code that branches on it. A struct rather than an enum, so
+    /// that a later release can add kinds without breaking callers' `switch` statements
+    /// (match with `case .verification:` and keep a `default:`).
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        /// The kind's name.
+        public let description: String
+        private init(_ name: String) { description = name }
+
         /// The configuration is wrong (a file, a key, a list): fix it and create it again.
-        case configuration
+        public static let configuration = Kind("configuration")
         /// The peer's certificate (chain) failed verification; ``TLSError/reasons`` says why.
-        case verification
+        public static let verification = Kind("verification")
         /// The handshake failed (no common version, suite or curve; an alert from the peer;
-        /// a malformed handshake message).
-        case handshake
+        /// a malformed handshake message; the peer closed during the handshake).
+        public static let handshake = Kind("handshake")
         /// The peer sent something that is not valid TLS after the handshake (a corrupted or
-        /// forged record, an unexpected message, a renegotiation attempt).
-        case protocolViolation
+        /// forged record, an unexpected message).
+        public static let protocolViolation = Kind("protocolViolation")
         /// The peer ended the stream without close_notify: the data may have been cut short
         /// by an attacker, so it must not be treated as a complete message.
-        case truncated
-        /// The session was closed (by us or by the peer's close_notify) and cannot carry data.
-        case closed
+        public static let truncated = Kind("truncated")
+        /// The session is closed (by us, or by the peer's close_notify), or not yet open
+        /// (a write before the handshake completed), and cannot carry data.
+        public static let closed = Kind("closed")
         /// The handshake did not finish within the configured timeout.
-        case handshakeTimeout
-        /// The transport under TLS failed (the connection was reset, a read timed out).
-        case transport
+        public static let handshakeTimeout = Kind("handshakeTimeout")
         /// mbedTLS failed in a way that is not the peer's fault (out of memory, a random
         /// generator failure, an internal error).
-        case library
+        public static let library = Kind("library")
     }
 
     /// The class of failure.
