@@ -135,6 +135,8 @@ import Testing
             var client = try TLSSession(client: try Self.client(), serverName: "localhost")
             let outcome = runHandshake(client: &client, server: &server)
             #expect(outcome.server?.kind == .verification, "\(String(describing: outcome.server))")
+            // The client is told why (handshake_failure), not just disconnected.
+            #expect(outcome.client?.code == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, "\(String(describing: outcome.client))")
         }
         do {  // a certificate from a CA the server does not trust
             var server = try TLSSession(server: serverConfig)

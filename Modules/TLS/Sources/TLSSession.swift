@@ -447,6 +447,12 @@ public struct TLSSession: ~Copyable {
             error.reasons = io.verification.reasons(finalFlags: mbedtls_ssl_get_verify_result(ssl) == UInt32.max ? 0 : mbedtls_ssl_get_verify_result(ssl))
             if error.reasons.isEmpty && code == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE { error.reasons = ["no certificate was presented"] }
         }
+        if (code == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE || code == MBEDTLS_ERR_SSL_CERTIFICATE_REQUIRED) && io.output.isEmpty {
+            // mbedTLS 2.28 refuses a missing client certificate without telling the client:
+            // send handshake_failure (RFC 5246 §7.4.6) so it learns why. Best effort: the
+            // session has failed either way, so the alert's own result changes nothing.
+            _ = mbedtls_ssl_send_alert_message(ssl, UInt8(MBEDTLS_SSL_ALERT_LEVEL_FATAL), UInt8(MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE))
+        }
         return fail(error)
     }
 
