@@ -2,7 +2,7 @@
 #
 #   make run           install what is missing, build, start strata-serve on http://127.0.0.1:8080/
 #   make audit         the host's ABI table against its headers and live kernel probes (strata-abi)
-#   make fuzz          the HTTP parser's libFuzzer target for FUZZ_SECONDS (default 300)
+#   make fuzz          the libFuzzer targets (HTTP parser, TLS server session), FUZZ_SECONDS each (default 300)
 #   make test          install what tests need, build, run every test (CI runs this)
 #   make test-sanitize the tests under ThreadSanitizer, then AddressSanitizer
 #   make abi-tools     install every cross compiler the tables are generated with
@@ -25,7 +25,7 @@ CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-
 
 .PHONY: run audit fuzz build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-resp bench clean
 
-# CI runs the fuzzer for 60 s inside `make test`; `make fuzz` for longer.
+# CI runs each fuzzer for 60 s inside `make test`; `make fuzz` for longer.
 FUZZ_SECONDS ?= 300
 PORT ?= 8080
 
@@ -39,9 +39,10 @@ audit:
 	$(SWIFT) build --product strata-abi
 	$(ABI) audit
 
+# Both run even if the first finds something; either finding fails the target.
 fuzz:
 	@.ci/deps.sh test
-	Fuzz/run-http-parser.sh $(FUZZ_SECONDS)
+	@rc=0; Fuzz/run-http-parser.sh $(FUZZ_SECONDS) || rc=1; Fuzz/run-tls-session.sh $(FUZZ_SECONDS) || rc=1; exit $$rc
 
 build:
 	@.ci/deps.sh run
@@ -55,6 +56,8 @@ test:
 	$(ABI) audit
 	@if [ "$(CI)" = "true" ]; then mkdir -p .build-fuzz && echo "Fuzz/run-http-parser.sh 60 (log: .build-fuzz/ci.log)" && \
 	  { Fuzz/run-http-parser.sh 60 > .build-fuzz/ci.log 2>&1 || { tail -60 .build-fuzz/ci.log; exit 1; }; } && tail -4 .build-fuzz/ci.log; fi
+	@if [ "$(CI)" = "true" ]; then mkdir -p .build-fuzz && echo "Fuzz/run-tls-session.sh 60 (log: .build-fuzz/ci-tls.log)" && \
+	  { Fuzz/run-tls-session.sh 60 > .build-fuzz/ci-tls.log 2>&1 || { tail -60 .build-fuzz/ci-tls.log; exit 1; }; } && tail -4 .build-fuzz/ci-tls.log; fi
 	$(SWIFT) test
 
 test-sanitize:
