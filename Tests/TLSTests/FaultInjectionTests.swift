@@ -394,17 +394,7 @@ enum FaultHarness {
             #expect(error.code == code, "\(at): the error names \(name) but carries \(error.code), not the injected \(code): \(error)")
         }
         #expect(!error.message.isEmpty)
-        // The one breach known today: TLSSession.handshake() sets `established` before it stores
-        // the client's session for resumption, so a failed mbedtls_ssl_get_session leaves a
-        // session whose handshake() threw but whose isHandshakeComplete says true.
-        let known = o.violations.filter { name == "mbedtls_ssl_get_session" && $0.contains("reports its handshake complete") }
-        let others = o.violations.filter { !known.contains($0) }
-        #expect(others.isEmpty, "\(at) at \(o.faultStage ?? "?"): \(others)")
-        if name == "mbedtls_ssl_get_session" {
-            withKnownIssue("TLSSession.handshake() sets established = true before mbedtls_ssl_get_session; when that fails, handshake() throws but isHandshakeComplete is true") {
-                #expect(known.isEmpty, "\(at): \(known)")
-            }
-        }
+        #expect(o.violations.isEmpty, "\(at) at \(o.faultStage ?? "?"): \(o.violations)")
     }
 
     /// "mbedtls_ssl_handshake_step ×30, …" in order of first use.

@@ -301,16 +301,23 @@ public struct TLSSession: ~Copyable {
                 }
                 return false
             }
+            if rc == MBEDTLS_ERR_SSL_CONN_EOF {
+                // The BIO returns 0 at the transport's end of stream; during the handshake
+                // that is a failed handshake, not truncated application data.
+                throw fail(TLSError(.handshake, code: rc, operation: "mbedtls_ssl_handshake_step",
+                                    message: "the peer closed the connection during the handshake"))
+            }
             if rc != 0 { throw fail(rc, "mbedtls_ssl_handshake_step") }
         }
         try verifyEstablished()
-        established = true
         if let serverName, let cache = configuration.clientSessions {
             let entry = ClientSessionCache.Entry()
             let rc = mbed("mbedtls_ssl_get_session") { mbedtls_ssl_get_session(ssl, entry.session) }
             if rc != 0 { throw fail(rc, "mbedtls_ssl_get_session") }
             cache.store(entry, for: serverName.lowercased())
         }
+        // Only now: a handshake that threw is never reported complete.
+        established = true
         return true
     }
 

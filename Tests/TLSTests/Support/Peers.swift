@@ -92,8 +92,8 @@ final class PeerProcess: @unchecked Sendable {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("strata-peer-\(getpid())-\(UUID().uuidString)")
         stdoutURL = base.appendingPathExtension("out")
         stderrURL = base.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: stdoutURL)
         let err = try FileHandle(forWritingTo: stderrURL)
         defer {
