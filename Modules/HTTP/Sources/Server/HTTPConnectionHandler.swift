@@ -18,6 +18,9 @@ enum ConnectionEnd: Error {
     case quiet
     /// An error response was queued: flush it, then close lingering.
     case afterError
+    /// The transport failed (a reset, a broken TLS stream, any error of its own): the peer
+    /// is gone or unreachable, so close at once — nothing more is sent or read.
+    case broken
 }
 
 /// One connection's request/response loop, run by its task on the connection's loop.
@@ -28,9 +31,13 @@ enum ConnectionEnd: Error {
 /// Responses go to `out`, which is flushed when the parser needs more bytes (so pipelined
 /// requests that arrived together are answered with one write), when it is large, or after
 /// `maxPipelineDepth` responses.
-final class HTTPConnectionHandler {
+///
+/// Generic over the transport so that the plain-TCP server (`HTTPConnectionHandler<TCPConnection>`)
+/// is specialized: no existential or witness-table call on its hot path. A wrapped transport
+/// (TLS) is opened once per connection and runs the same code.
+final class HTTPConnectionHandler<Transport: HTTPTransport> {
     let server: HTTPServer
-    let connection: TCPConnection
+    let connection: Transport
     let entry: ConnectionEntry
     let config: HTTPServerConfiguration
     let loop: Loop
@@ -47,7 +54,7 @@ final class HTTPConnectionHandler {
     /// The peer closed its sending side.
     var peerClosed = false
 
-    init(server: HTTPServer, connection: TCPConnection, entry: ConnectionEntry, dates: DateCache) {
+    init(server: HTTPServer, connection: Transport, entry: ConnectionEntry, dates: DateCache) {
         self.server = server
         self.connection = connection
         self.entry = entry
@@ -60,13 +67,19 @@ final class HTTPConnectionHandler {
 
     // MARK: Reading
 
-    /// Appends the next bytes to `receive`; false at end of stream.
+    /// Appends the next bytes to `receive`; false at end of stream. Throws `CancellationError`,
+    /// a timed-out ``SchedError``, or ``ConnectionEnd/broken`` for any other transport error.
     func readMore(until deadline: MonotonicInstant) async throws -> Bool {
-        let n = try await withDeadline(deadline) {
-            try await connection.readPooled { [self] bytes in
-                receive.append(contentsOf: bytes)
-                return bytes.count
+        let n: Int?
+        do {
+            n = try await withDeadline(deadline) {
+                try await connection.readPooled { [self] bytes in
+                    receive.append(contentsOf: bytes)
+                    return bytes.count
+                }
             }
+        } catch {
+            throw transportFailure(error)
         }
         guard let n else {
             peerClosed = true
@@ -157,12 +170,27 @@ final class HTTPConnectionHandler {
         parser.discard(n)
     }
 
+    /// What a transport's error means: cancellation and a Sched deadline keep their meaning
+    /// (the callers handle them); anything else — TCP's errno errors or a transport's own
+    /// error types — is the peer gone: ``ConnectionEnd/broken``, logged at debug.
+    func transportFailure(_ error: any Error) -> any Error {
+        if error is CancellationError || error is ConnectionEnd { return error }
+        if let e = error as? SchedError, e.code == .timedOut { return error }
+        server.logger?.debug("connection: transport failed: \(error)")
+        return ConnectionEnd.broken
+    }
+
     // MARK: Writing
+
+    /// Writes `bytes` through the transport (errors as ``transportFailure(_:)``).
+    func send(_ bytes: [UInt8]) async throws {
+        do { try await connection.write(bytes) } catch { throw transportFailure(error) }
+    }
 
     func flush() async throws {
         guard !out.isEmpty else { return }
         let n = out.count
-        try await connection.write(out)
+        try await send(out)
         server.metrics.sent(n)
         out.removeAll(keepingCapacity: true)
         unflushed = 0
@@ -216,11 +244,12 @@ final class HTTPConnectionHandler {
                 try? queueError(HTTPStatus.standard(error.status))
             }
             await lingeringClose()
+        } catch ConnectionEnd.broken {
+            // The transport failed (logged at debug where it did): close at once.
         } catch {
-            // Write failures (reset by peer), cancellation at the shutdown deadline.
-            if !(error is CancellationError) && !(error is SchedError) {
-                server.logger?.error("connection: \(error)")
-            }
+            // Cancellation at the shutdown deadline (cut mid-request), or a transport error
+            // that reached here unclassified: the peer is gone either way.
+            if !(error is CancellationError) { server.logger?.debug("connection: \(error)") }
         }
     }
 
@@ -228,7 +257,7 @@ final class HTTPConnectionHandler {
     /// so the peer reads the response instead of a reset, then close.
     func lingeringClose() async {
         do { try await flush() } catch { return }
-        try? connection.shutdownWrite()
+        do { try await connection.shutdownWrite() } catch { return }
         let deadline = MonotonicInstant.now.advanced(by: config.lingerTimeout)
         var discarded = 0
         while discarded < 256 * 1024 {
@@ -586,7 +615,7 @@ final class HTTPConnectionHandler {
             if !isHead && !noBodyStatus {
                 if bytes.count > 64 * 1024 {
                     try await flush()
-                    try await connection.write(bytes)
+                    try await send(bytes)
                     server.metrics.sent(bytes.count)
                 } else {
                     out.append(contentsOf: bytes)
@@ -621,7 +650,9 @@ final class HTTPConnectionHandler {
                     }
                     try await flush()
                 }
-                do { try await produce(writer) } catch {
+                do { try await produce(writer) } catch ConnectionEnd.broken {
+                    throw ConnectionEnd.broken  // the transport failed under the writer or the body
+                } catch {
                     // Part of the body is out: the only honest end is a close.
                     server.logger?.error("streamed response failed: \(error)")
                     throw ConnectionEnd.quiet
@@ -674,7 +705,10 @@ final class HTTPConnectionHandler {
         defer { close(fd) }
         var sent: Int64 = 0
         while sent < length {
-            let n = try await connection.sendFile(fd, offset: offset + sent, count: Int(min(length - sent, 1 << 30)))
+            let n: Int
+            do { n = try await connection.sendFile(fd, offset: offset + sent, count: Int(min(length - sent, 1 << 30))) } catch {
+                throw transportFailure(error)
+            }
             if n == 0 { throw ConnectionEnd.quiet }
             sent += Int64(n)
         }

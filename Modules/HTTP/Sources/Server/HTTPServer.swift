@@ -28,7 +28,8 @@ import Synchronization
 /// ``HTTPServerConfiguration/maxPipelineDepth``), request and response streaming, chunked
 /// both ways, HEAD, HTTP/1.0, limits and timeouts with the status each deserves, lingering
 /// close after errors, a connection cap that stops accepting, and a graceful shutdown that
-/// answers or cleanly closes every request it accepted.
+/// answers or cleanly closes every request it accepted. Plain TCP by default; a listener's
+/// ``HTTPTransportFactory`` can serve any other byte stream (``HTTPTransport``: TLS).
 public final class HTTPServer: Sendable {
     let configuration: HTTPServerConfiguration
     let routes: HTTPRoutes
@@ -77,9 +78,21 @@ public final class HTTPServer: Sendable {
     /// Listens on `address` with one SO_REUSEPORT listener per loop; returns the bound
     /// address (the kernel's port for port 0).
     ///
+    /// - Parameters:
+    ///   - backlog: The kernel's queue of connections not yet accepted.
+    ///   - transport: Wraps each accepted connection in the ``HTTPTransport`` the server
+    ///     serves (a TLS handshake, say); nil serves the TCP connection itself. It runs in
+    ///     the connection's own task on its loop — a slow setup never holds up accepting —
+    ///     and knows nothing of HTTP. While it runs the connection counts toward
+    ///     ``HTTPServerConfiguration/maxConnections`` and, for a graceful shutdown, as idle
+    ///     (it is cancelled at once). It must finish within
+    ///     ``HTTPServerConfiguration/transportSetupTimeout`` (else its task is cancelled). If it
+    ///     throws, the connection is closed, the failure is counted
+    ///     (`http_transport_setup_failures_total`) and logged at debug, and the server goes on.
     /// - Throws: ``SchedError`` for the bind, naming the address and the fix.
     @discardableResult
-    public func listen(on address: SocketAddress, backlog: Int = 4096) throws(SchedError) -> SocketAddress {
+    public func listen(on address: SocketAddress, backlog: Int = 4096,
+                       transport: HTTPTransportFactory? = nil) throws(SchedError) -> SocketAddress {
         let first = try TCPListener.bind(address, on: group.loops[0], reusePort: true, backlog: backlog)
         var all = [first]
         for loop in group.loops.dropFirst() {
@@ -90,12 +103,12 @@ public final class HTTPServer: Sendable {
         }
         state.withLock { $0.listeners += all }
         for listener in all {
-            listener.loop.spawn { [self] in await acceptLoop(listener) }
+            listener.loop.spawn { [self] in await acceptLoop(listener, transport: transport) }
         }
         return first.localAddress
     }
 
-    private func acceptLoop(_ listener: TCPListener) async {
+    private func acceptLoop(_ listener: TCPListener, transport factory: HTTPTransportFactory?) async {
         let loop = listener.loop
         while !draining.load(ordering: .relaxed) {
             // At the cap, stop accepting: the kernel's backlog holds new connections.
@@ -120,9 +133,14 @@ public final class HTTPServer: Sendable {
                 return s.nextID
             }
             let task = Task(executorPreference: loop) { [self] in
-                let handler = HTTPConnectionHandler(server: self, connection: connection, entry: entry,
-                                                    dates: dates[ObjectIdentifier(loop)]!)
-                await handler.run()
+                if let factory {
+                    if let transport = await setUpTransport(connection, factory, entry: entry) {
+                        await serve(transport, entry: entry)  // the existential, opened once
+                        await transport.close()
+                    }
+                } else {
+                    await serve(connection, entry: entry)  // specialized for TCPConnection
+                }
                 await connection.close()
                 activeConnections.subtract(1, ordering: .relaxed)
                 metrics.connectionClosed()
@@ -131,6 +149,61 @@ public final class HTTPServer: Sendable {
             }
             entry.adopt(task)
         }
+    }
+
+    /// Serves one connection's requests until it ends (the transport is not closed here).
+    private func serve<Transport: HTTPTransport>(_ transport: Transport, entry: ConnectionEntry) async {
+        let handler = HTTPConnectionHandler(server: self, connection: transport, entry: entry,
+                                            dates: dates[ObjectIdentifier(transport.loop)]!)
+        await handler.run()
+    }
+
+    /// Runs `factory` on an accepted connection, bounded by the setup timeout; nil when it
+    /// failed (counted and logged; the caller closes the connection).
+    private func setUpTransport(_ connection: TCPConnection, _ factory: HTTPTransportFactory,
+                                entry: ConnectionEntry) async -> (any HTTPTransport)? {
+        let loop = connection.loop
+        // 0: running, 1: done, 2: timed out. The timer cancels the connection's task (the
+        // factory's waits throw), unless the factory finished first.
+        let setup = SetupState()
+        let timeout = configuration.transportSetupTimeout
+        let timer = Task(executorPreference: loop) {
+            guard (try? await loop.sleep(for: timeout)) != nil else { return }
+            if setup.state.compareExchange(expected: 0, desired: 2, ordering: .sequentiallyConsistent).exchanged {
+                entry.cancel()
+            }
+        }
+        defer { timer.cancel() }
+        let transport: any HTTPTransport
+        do {
+            transport = try await factory(connection)
+        } catch {
+            transportSetupFailed(error, timedOut: setup.state.load(ordering: .sequentiallyConsistent) == 2)
+            return nil
+        }
+        guard setup.state.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged else {
+            await transport.close()
+            transportSetupFailed(CancellationError(), timedOut: true)
+            return nil
+        }
+        guard transport.loop === loop else {
+            logger?.error("the transport factory returned a transport on another loop than its connection's; closing it")
+            await transport.close()
+            metrics.transportSetupFailed()
+            return nil
+        }
+        return transport
+    }
+
+    private func transportSetupFailed(_ error: any Error, timedOut: Bool) {
+        if !timedOut && error is CancellationError && draining.load(ordering: .relaxed) {
+            // A graceful shutdown cancelled it (the connection was idle): not a failure.
+            logger?.debug("transport setup cancelled by the shutdown")
+            return
+        }
+        if timedOut { metrics.timeout("transport_setup") }
+        metrics.transportSetupFailed()
+        logger?.debug("transport setup failed\(timedOut ? " (timed out)" : ""): \(error)")
     }
 
     /// The number of open connections.
@@ -187,6 +260,11 @@ public final class HTTPServer: Sendable {
 
     /// The server's metrics (also exported through swift-metrics).
     public var statistics: HTTPServerMetrics { metrics }
+}
+
+/// Whether a connection's transport setup finished or timed out first.
+final class SetupState: Sendable {
+    let state = Atomic<Int>(0)
 }
 
 /// One connection's registry entry: its task (to cancel) and whether it waits between requests.

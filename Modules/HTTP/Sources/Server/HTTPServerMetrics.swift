@@ -8,7 +8,8 @@ import Synchronization
 /// Names: `http_requests_total{status_class}`, `http_connections_active`,
 /// `http_connections_total`, `http_bytes_received_total`, `http_bytes_sent_total`,
 /// `http_limit_hits_total{limit}`, `http_timeouts_total{kind}`,
-/// `http_parse_errors_total{kind}`, `http_request_duration_seconds` (timer).
+/// `http_parse_errors_total{kind}`, `http_transport_setup_failures_total`,
+/// `http_request_duration_seconds` (timer).
 public final class HTTPServerMetrics: Sendable {
     private let requestsByClass: [Counter]
     private let connectionsTotal = Counter(label: "http_connections_total")
@@ -19,6 +20,8 @@ public final class HTTPServerMetrics: Sendable {
     private let active = Atomic<Int>(0)
     private let labelled = LockedValue<[String: Counter]>([:])
     private let requests = Atomic<Int>(0)
+    private let setupFailures = Counter(label: "http_transport_setup_failures_total")
+    private let setupFailureCount = Atomic<Int>(0)
 
     init() {
         requestsByClass = (1...5).map { Counter(label: "http_requests_total", dimensions: [("status_class", "\($0)xx")]) }
@@ -26,6 +29,14 @@ public final class HTTPServerMetrics: Sendable {
 
     /// Requests answered so far.
     public var requestCount: Int { requests.load(ordering: .relaxed) }
+
+    /// Connections closed because their transport factory threw (or timed out).
+    public var transportSetupFailures: Int { setupFailureCount.load(ordering: .relaxed) }
+
+    func transportSetupFailed() {
+        setupFailureCount.add(1, ordering: .relaxed)
+        setupFailures.increment()
+    }
 
     func request(status: Int, nanoseconds: UInt64) {
         requests.add(1, ordering: .relaxed)

@@ -50,6 +50,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var serverName: StaticString? = "strata"
     /// Threads of the pool that runs blocking handlers.
     public var blockingThreads = 4
+    /// How long a transport factory (``HTTPServer/listen(on:backlog:transport:)``: a TLS
+    /// handshake, say) may take before its connection's task is cancelled and the
+    /// connection closed (`timeouts{kind="transport_setup"}`). Not used for plain TCP.
+    public var transportSetupTimeout: Duration = .seconds(10)
 
     /// The defaults.
     public init() {}
@@ -70,6 +74,7 @@ public struct HTTPServerConfiguration: Sendable {
         guard maxPipelineDepth >= 1 else { throw bad("maxPipelineDepth", maxPipelineDepth, "use at least 1") }
         guard minimumBodyRate >= 0 else { throw bad("minimumBodyRate", minimumBodyRate, "use 0 (off) or more bytes/s") }
         guard (1...1024).contains(blockingThreads) else { throw bad("blockingThreads", blockingThreads, "use 1...1024") }
+        guard transportSetupTimeout > .zero else { throw bad("transportSetupTimeout", transportSetupTimeout, "use a positive duration") }
         if let t = handlerTimeout, t <= .zero { throw bad("handlerTimeout", t, "use a positive duration or nil") }
         return self
     }
