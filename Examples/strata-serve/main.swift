@@ -2,6 +2,12 @@
 //
 //   strata-serve [--host 127.0.0.1] [--port 8080] [--backend auto|io_uring|epoll|kqueue] [--loops 1]
 //                [--root DIR] [--handlers inline|async] [--access-log] [--pin]
+//                [--tls-cert CHAIN.pem --tls-key KEY.pem [--tls-client-ca CA.pem]]
+//                [--tls-handshake loop|pool]
+//
+// With --tls-cert and --tls-key the same routes are served over TLS 1.2 (StrataTLS, ALPN
+// http/1.1) through HTTP's transport protocol: StrataHTTP never imports StrataTLS; this
+// file composes them. --tls-client-ca requires client certificates (mutual TLS).
 //
 // Routes: GET / (Hello, World!), POST|PUT /echo (the body, streamed back), GET /json,
 // GET /static/... (files under --root, with ETag, Last-Modified, Range and 304),
@@ -20,6 +26,11 @@ import StrataEvents
 import StrataHTTP
 import StrataSched
 import StrataSockets
+import StrataThreads
+import StrataTLS
+
+/// TLS under HTTP: StrataTLS's async connection is an HTTP byte-stream transport.
+extension TLSConnection: HTTPTransport {}
 
 struct Options {
     var host = "127.0.0.1"
@@ -30,6 +41,10 @@ struct Options {
     var asyncHandlers = false
     var accessLog = false
     var pin = false
+    var tlsCert: String?
+    var tlsKey: String?
+    var tlsClientCA: String?
+    var handshakeOnPool = false
 }
 
 func warn(_ message: String) {
@@ -39,7 +54,7 @@ func warn(_ message: String) {
 
 func usage(_ message: String) -> Never {
     warn("strata-serve: \(message)")
-    warn("usage: strata-serve [--host ADDR] [--port N] [--backend auto|io_uring|epoll|kqueue] [--loops N] [--root DIR] [--handlers inline|async] [--access-log] [--pin]")
+    warn("usage: strata-serve [--host ADDR] [--port N] [--backend auto|io_uring|epoll|kqueue] [--loops N] [--root DIR] [--handlers inline|async] [--access-log] [--pin] [--tls-cert CHAIN.pem --tls-key KEY.pem [--tls-client-ca CA.pem]] [--tls-handshake loop|pool]")
     exit(2)
 }
 
@@ -74,9 +89,24 @@ func parseOptions() -> Options {
             }
         case "--access-log": o.accessLog = true
         case "--pin": o.pin = true
+        case "--tls-cert": o.tlsCert = value(arg)
+        case "--tls-key": o.tlsKey = value(arg)
+        case "--tls-client-ca": o.tlsClientCA = value(arg)
+        case "--tls-handshake":
+            switch value(arg) {
+            case "loop": o.handshakeOnPool = false
+            case "pool": o.handshakeOnPool = true
+            case let v: usage("--tls-handshake \(v): use loop or pool")
+            }
         case "-h", "--help": usage("the Strata HTTP/1.1 demo server")
         default: usage("unknown argument \(arg)")
         }
+    }
+    if (o.tlsCert == nil) != (o.tlsKey == nil) {
+        usage("--tls-cert and --tls-key go together: give the certificate chain (PEM, leaf first) and its private key")
+    }
+    if o.tlsClientCA != nil && o.tlsCert == nil {
+        usage("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is a TLS server option)")
     }
     return o
 }
@@ -132,6 +162,28 @@ routes.add(.get, "/static/*path", .inline { request in
     return files.response(for: request)
 })
 
+var tls: TLSConfiguration?
+if let cert = options.tlsCert, let key = options.tlsKey {
+    do {
+        tls = try TLSConfiguration.server(
+            identity: .pemFiles(certificateChain: cert, privateKey: key),
+            clientAuthentication: options.tlsClientCA.map { .required(trustRoots: .file($0)) } ?? .none,
+            alpn: ["http/1.1"])
+    } catch {
+        warn("strata-serve: TLS: \(error)")
+        exit(1)
+    }
+}
+let handshakePool: ThreadPool?
+if options.handshakeOnPool {
+    do { handshakePool = try ThreadPool(workers: options.loops, queueCapacity: 65536, whenFull: .reject, name: "strata-tls-handshake") } catch {
+        warn("strata-serve: --tls-handshake pool: \(error)")
+        exit(1)
+    }
+} else {
+    handshakePool = nil
+}
+
 let group: LoopGroup
 do {
     group = try LoopGroup(loops: options.loops, name: "http", configuration: .init(backend: options.backend, log: { warn($0) }),
@@ -144,13 +196,20 @@ let server: HTTPServer
 let bound: SocketAddress
 do {
     server = try HTTPServer(routes: routes, group: group, logger: logger, accessLog: options.accessLog)
-    bound = try server.listen(on: SocketAddress(ipAddress: options.host, port: options.port))
+    let address = try SocketAddress(ipAddress: options.host, port: options.port)
+    if let tls {
+        bound = try server.listen(on: address) { tcp in
+            try await TLSConnection.accept(tcp, configuration: tls, handshakeOn: handshakePool)
+        }
+    } else {
+        bound = try server.listen(on: address)
+    }
 } catch {
     warn("strata-serve: \(error)")
     exit(1)
 }
 let first = group.loops[0]
-print("strata-serve listening on \(bound) — backend \(first.backendKind), \(options.loops) loop(s), \(options.asyncHandlers ? "async" : "inline") handlers")
+print("strata-serve listening on \(tls == nil ? "http" : "https")://\(bound) — \(tls == nil ? "" : options.tlsClientCA == nil ? "TLS 1.2, " : "TLS 1.2 with client certificates, ")backend \(first.backendKind), \(options.loops) loop(s), \(options.asyncHandlers ? "async" : "inline") handlers")
 fflush(nil)
 let signal = TerminationSignals.wait()
 warn("strata-serve: \(TerminationSignals.name(signal)): shutting down (10 s for requests in progress)")
