@@ -295,7 +295,7 @@ struct TLSConnectionTests {
         #expect(partialClosed, "the half-ClientHello peer was not closed")
         for at in [silentAt, partialAt] {
             #expect(at >= .milliseconds(290), "closed before the handshake timeout: \(at)")
-            #expect(at < .seconds(3), "closed long after the 300 ms handshake timeout: \(at)")
+            #expect(at < .seconds(6), "closed long after the 300 ms handshake timeout: \(at)")
         }
         #expect(goodDone[0] < min(silentAt, partialAt), "the first good handshake (\(goodDone[0])) did not finish while the stalled peers waited")
 
@@ -304,7 +304,7 @@ struct TLSConnectionTests {
         #expect(timedOut.count == 2, "\(outcomes)")
         for o in timedOut {
             let took = (o.endedAt ?? o.acceptedAt) - o.acceptedAt
-            #expect(took >= .milliseconds(290) && took < .seconds(3), "timed out after \(took)")
+            #expect(took >= .milliseconds(290) && took < .seconds(6), "timed out after \(took)")
         }
         #expect(outcomes.filter(\.established).count == 5, "\(outcomes)")
         await silent.close()
@@ -332,7 +332,7 @@ struct TLSConnectionTests {
             return (r.ended, r.bytes, ContinuousClock.now - started)
         }
         #expect(ended, "the server did not close the connection")
-        #expect(elapsed < .seconds(2), "closed after \(elapsed), not promptly (the handshake timeout is 10 s)")
+        #expect(elapsed < .seconds(5), "closed after \(elapsed), not promptly (the handshake timeout is 10 s)")
         // Whatever the server sent before closing is a TLS alert, never a handshake message.
         #expect(received.isEmpty || received[0] == 0x15, "\(received.prefix(16))")
         let outcomes = await server.waitForOutcomes(1)
@@ -340,7 +340,7 @@ struct TLSConnectionTests {
         let error = try #require(outcomes[0].tlsError, "\(outcomes[0])")
         #expect(error.kind == .handshake, "\(error)")
         let took = (outcomes[0].endedAt ?? outcomes[0].acceptedAt) - outcomes[0].acceptedAt
-        #expect(took < .seconds(2), "the server took \(took) to refuse")
+        #expect(took < .seconds(5), "the server took \(took) to refuse")
     }
 
     // MARK: Deadlines, cancellation, closing
@@ -357,7 +357,7 @@ struct TLSConnectionTests {
             #expect(error.code == .timedOut, "\(error)")
         }
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(90) && elapsed < .seconds(3), "the deadline fired after \(elapsed)")
+        #expect(elapsed >= .milliseconds(90) && elapsed < .seconds(6), "the deadline fired after \(elapsed)")
         // Nothing was lost or corrupted: later data arrives, both ways.
         try await pair.server.write(Array("after the deadline".utf8))
         let got = try await withTimeout(.seconds(5)) { try await Self.readExactly(pair.client, 18) }
@@ -383,7 +383,7 @@ struct TLSConnectionTests {
         case .success(let bytes): Issue.record("the cancelled read returned \(String(describing: bytes))")
         case .failure(let error): #expect(error is CancellationError, "\(error)")
         }
-        #expect(took < .seconds(2), "the cancelled read ended \(took) after the cancel")
+        #expect(took < .seconds(5), "the cancelled read ended \(took) after the cancel")
         try await pair.server.write([7, 8, 9])
         #expect(try await withTimeout(.seconds(5)) { try await Self.readExactly(client, 3) } == [7, 8, 9])
         await pair.client.close()

@@ -458,7 +458,7 @@ struct TLSInteropTests {
         }
         #expect(String(decoding: got, as: UTF8.self) == "atarts olleh\n")
         await tls.close()
-        let r = await peer.finish(timeout: .seconds(5))
+        let r = await peer.finish(timeout: .seconds(20))
         #expect(r.output.contains("CONNECTION ESTABLISHED"), "\(r)")
         #expect(r.output.contains("Protocol version: TLSv1.2"), "\(r)")
     }
@@ -500,7 +500,7 @@ struct TLSInteropTests {
             #expect(tlsError.reasons.contains { $0.contains(reason) }, "\(stem): reasons \(tlsError.reasons) lack \"\(reason)\": \(tlsError)")
         }
         // The server saw the client's alert: the handshake never completed.
-        let r = await peer.finish(timeout: .seconds(5))
+        let r = await peer.finish(timeout: .seconds(20))
         #expect(!r.output.contains("CONNECTION ESTABLISHED"), "\(r)")
     }
 
@@ -599,7 +599,7 @@ struct TLSInteropTests {
             #expect((error as? TLSError)?.kind == .truncated, "\(mode): \(error)")
         }
         await tls.close()
-        let r = await peer.finish(timeout: .seconds(5))
+        let r = await peer.finish(timeout: .seconds(20))
         #expect(r.stdout.contains("DONE"), "\(r)")
     }
 
