@@ -26,6 +26,16 @@ enum CLIPKI {
     static func path(_ file: String) throws -> String { try directory.get() + "/" + file }
 }
 
+/// `runCommand` on a Dispatch thread: the blocking wait for the child stays off Swift's
+/// cooperative pool (two threads here), which other tests' tasks need meanwhile.
+func runCommandAsync(_ executable: String, _ arguments: [String], timeout: Double = 60) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try runCommand(executable, arguments, timeout: timeout) })
+        }
+    }
+}
+
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
@@ -119,31 +129,31 @@ final class OpenSSLServer: @unchecked Sendable {
                                            "--tls-key", try CLIPKI.path("server.key")] + extra)
     }
 
-    @Test func strataServeOverTLSWithCurlOpenSSLPythonAndStrataFetch() throws {
+    @Test func strataServeOverTLSWithCurlOpenSSLPythonAndStrataFetch() async throws {
         let server = try serve()
         defer { server.stop() }
         let root = try CLIPKI.path("root.pem")
         let url = "https://localhost:\(server.port)"
 
-        let curl = try runCommand("curl", ["-sS", "--cacert", root, "\(url)/"])
+        let curl = try await runCommandAsync("curl", ["-sS", "--cacert", root, "\(url)/"])
         #expect(curl.status == 0, "\(curl.stderr)")
         #expect(curl.stdoutText == "Hello, World!")
-        let echo = try runCommand("curl", ["-sS", "--cacert", root, "--data-binary", "ping over tls", "\(url)/echo"])
+        let echo = try await runCommandAsync("curl", ["-sS", "--cacert", root, "--data-binary", "ping over tls", "\(url)/echo"])
         #expect(echo.stdoutText == "ping over tls", "\(echo.stderr)")
-        let byIP = try runCommand("curl", ["-sS", "--cacert", root, "https://127.0.0.1:\(server.port)/json"])
+        let byIP = try await runCommandAsync("curl", ["-sS", "--cacert", root, "https://127.0.0.1:\(server.port)/json"])
         #expect(byIP.stdoutText.contains("Hello, World!"), "\(byIP.stderr)")
-        let untrusted = try runCommand("curl", ["-sS", "\(url)/"])
+        let untrusted = try await runCommandAsync("curl", ["-sS", "\(url)/"])
         #expect(untrusted.status == 60, "curl without the test root must refuse: \(untrusted.status)")
 
-        let sClient = try runCommand("/bin/sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(server.port) -servername localhost -CAfile \(root) -verify_return_error -alpn http/1.1 2>&1"])
+        let sClient = try await runCommandAsync("/bin/sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(server.port) -servername localhost -CAfile \(root) -verify_return_error -alpn http/1.1 2>&1"])
         #expect(sClient.stdoutText.contains("Verify return code: 0 (ok)"), "\(sClient.stdoutText)")
         #expect(sClient.stdoutText.contains("ALPN protocol: http/1.1"))
         #expect(sClient.stdoutText.contains("Compression: NONE"))
         #expect(sClient.stdoutText.contains("ECDHE-ECDSA-AES128-GCM-SHA256"))
-        let tls11 = try runCommand("/bin/sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(server.port) -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1"])
+        let tls11 = try await runCommandAsync("/bin/sh", ["-c", "echo | openssl s_client -connect 127.0.0.1:\(server.port) -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1"])
         #expect(tls11.stdoutText.contains("alert protocol version") || tls11.stdoutText.contains("Cipher is (NONE)"), "\(tls11.stdoutText)")
 
-        let python = try runCommand(systemPython, ["-c", """
+        let python = try await runCommandAsync(systemPython, ["-c", """
             import socket, ssl, sys
             ctx = ssl.create_default_context(cafile=sys.argv[1])
             s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="localhost")
@@ -158,55 +168,55 @@ final class OpenSSLServer: @unchecked Sendable {
         #expect(python.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 True",
                 "\(python.stdoutText) \(python.stderr)")
 
-        let fetched = try runCommand(try Self.fetch, ["--cacert", root, "\(url)/"])
+        let fetched = try await runCommandAsync(try Self.fetch, ["--cacert", root, "\(url)/"])
         #expect(fetched.status == 0, "\(fetched.stderr)")
         #expect(fetched.stdoutText == "Hello, World!")
-        let posted = try runCommand(try Self.fetch, ["--cacert", root, "-X", "PUT", "--data-binary", "strata", "\(url)/echo"])
+        let posted = try await runCommandAsync(try Self.fetch, ["--cacert", root, "-X", "PUT", "--data-binary", "strata", "\(url)/echo"])
         #expect(posted.stdoutText == "strata", "\(posted.stderr)")
-        let noRoot = try runCommand(try Self.fetch, ["\(url)/"])
+        let noRoot = try await runCommandAsync(try Self.fetch, ["\(url)/"])
         #expect(noRoot.status == 60, "\(noRoot.stderr)")
         #expect(noRoot.stderr.split(separator: "\n").count == 1 && noRoot.stderr.contains("not trusted"), "\(noRoot.stderr)")
-        let resolved = try runCommand(try Self.fetch, ["--cacert", root, "--resolve", "strata.test:\(server.port):127.0.0.1",
+        let resolved = try await runCommandAsync(try Self.fetch, ["--cacert", root, "--resolve", "strata.test:\(server.port):127.0.0.1",
                                                        "https://strata.test:\(server.port)/"])
         #expect(resolved.status == 0, "\(resolved.stderr)")
-        let wrongName = try runCommand(try Self.fetch, ["--cacert", root, "--resolve", "example.com:\(server.port):127.0.0.1",
+        let wrongName = try await runCommandAsync(try Self.fetch, ["--cacert", root, "--resolve", "example.com:\(server.port):127.0.0.1",
                                                         "https://example.com:\(server.port)/"])
         #expect(wrongName.status == 60)
         #expect(wrongName.stderr.contains("hostname mismatch: wanted example.com"), "\(wrongName.stderr)")
-        let insecure = try runCommand(try Self.fetch, ["-k", "\(url)/"])
+        let insecure = try await runCommandAsync(try Self.fetch, ["-k", "\(url)/"])
         #expect(insecure.status != 0 && insecure.stderr.contains("cannot be disabled"), "\(insecure.stderr)")
     }
 
-    @Test func strataServeRequiresClientCertificates() throws {
+    @Test func strataServeRequiresClientCertificates() async throws {
         let server = try serve(["--tls-client-ca", try CLIPKI.path("client-ca.pem")])
         defer { server.stop() }
         let root = try CLIPKI.path("root.pem")
         let url = "https://localhost:\(server.port)/"
-        let with = try runCommand(try Self.fetch, ["--cacert", root, "--cert", try CLIPKI.path("client.pem"),
+        let with = try await runCommandAsync(try Self.fetch, ["--cacert", root, "--cert", try CLIPKI.path("client.pem"),
                                                    "--key", try CLIPKI.path("client.key"), url])
         #expect(with.status == 0 && with.stdoutText == "Hello, World!", "\(with.stderr)")
-        let without = try runCommand(try Self.fetch, ["--cacert", root, url])
+        let without = try await runCommandAsync(try Self.fetch, ["--cacert", root, url])
         #expect(without.status == 35, "\(without.status) \(without.stderr)")
-        let wrongCA = try runCommand(try Self.fetch, ["--cacert", root, "--cert", try CLIPKI.path("client-untrusted.pem"),
+        let wrongCA = try await runCommandAsync(try Self.fetch, ["--cacert", root, "--cert", try CLIPKI.path("client-untrusted.pem"),
                                                       "--key", try CLIPKI.path("client-untrusted.key"), url])
         #expect(wrongCA.status != 0, "a client certificate from an unknown CA must be refused")
-        let curl = try runCommand("curl", ["-sS", "--cacert", root, "--cert", try CLIPKI.path("client.pem"),
+        let curl = try await runCommandAsync("curl", ["-sS", "--cacert", root, "--cert", try CLIPKI.path("client.pem"),
                                            "--key", try CLIPKI.path("client.key"), url])
         #expect(curl.stdoutText == "Hello, World!", "\(curl.stderr)")
     }
 
-    @Test func strataServeRefusesBadTLSConfiguration() throws {
+    @Test func strataServeRefusesBadTLSConfiguration() async throws {
         let serve = try productURL("strata-serve").path
-        let mismatch = try runCommand(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("server.pem"),
+        let mismatch = try await runCommandAsync(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("server.pem"),
                                               "--tls-key", try CLIPKI.path("rsa-server.key")], timeout: 20)
         #expect(mismatch.status == 1)
         #expect(mismatch.stderr.contains("rsa-server.key") && mismatch.stderr.contains("does not match"), "\(mismatch.stderr)")
-        let expired = try runCommand(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("expired.pem"),
+        let expired = try await runCommandAsync(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("expired.pem"),
                                              "--tls-key", try CLIPKI.path("expired.key")], timeout: 20)
         #expect(expired.status == 1 && expired.stderr.contains("expired"), "\(expired.stderr)")
-        let alone = try runCommand(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("server.pem")], timeout: 20)
+        let alone = try await runCommandAsync(serve, ["--port", "0", "--tls-cert", try CLIPKI.path("server.pem")], timeout: 20)
         #expect(alone.status == 2 && alone.stderr.contains("--tls-key"), "\(alone.stderr)")
-        let missing = try runCommand(serve, ["--port", "0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], timeout: 20)
+        let missing = try await runCommandAsync(serve, ["--port", "0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], timeout: 20)
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent.pem"), "\(missing.stderr)")
     }
 
@@ -228,13 +238,13 @@ final class OpenSSLServer: @unchecked Sendable {
         ("rsa1024", "rsa1024", "localhost", "too weak"),
         ("sha1", "sha1", "localhost", "forbidden hash"),
     ] as [(String, String, String, String?)])
-    func strataFetchFailsClosed(_ stem: String, _ keyStem: String, _ host: String, _ reason: String?) throws {
+    func strataFetchFailsClosed(_ stem: String, _ keyStem: String, _ host: String, _ reason: String?) async throws {
         let server = try OpenSSLServer(stem, keyStem: keyStem)
         defer { server.stop() }
         let url = host == "127.0.0.1" ? "https://127.0.0.1:\(server.port)/" : "https://\(host):\(server.port)/"
         var arguments = ["--cacert", try CLIPKI.path("root.pem"), url]
         if host != "127.0.0.1" { arguments = ["--resolve", "\(host):\(server.port):127.0.0.1"] + arguments }
-        let result = try runCommand(try Self.fetch, arguments, timeout: 30)
+        let result = try await runCommandAsync(try Self.fetch, arguments, timeout: 30)
         if let reason {
             #expect(result.status == 60, "\(stem): exit \(result.status), \(result.stderr)")
             #expect(result.stderr.contains(reason), "\(stem): \(result.stderr)")

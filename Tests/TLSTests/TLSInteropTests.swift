@@ -527,14 +527,14 @@ struct TLSInteropTests {
             httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
             httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
             print("PORT %d" % httpd.server_address[1], flush=True)
-            httpd.timeout = 10
+            httpd.timeout = 120
             httpd.handle_request()
         else:
             listener = socket.create_server(("127.0.0.1", 0))
             print("PORT %d" % listener.getsockname()[1], flush=True)
-            listener.settimeout(10)
+            listener.settimeout(120)
             conn, _ = listener.accept()
-            conn.settimeout(10)
+            conn.settimeout(60)
             tls = ctx.wrap_socket(conn, server_side=True)
             request = b""
             while b"\\r\\n\\r\\n" not in request:
