@@ -13,11 +13,11 @@ struct ThreadPoolTests {
     /// Occupies every worker of `pool` with an item that waits for `release`; returns the
     /// tasks awaiting those items once all of them run.
     static func occupyWorkers(
-        _ pool: ThreadPool, release: Gate, count: Int
+        _ pool: ThreadPool, release: Gate, count: Int, holdFor: Duration = testDeadline
     ) async throws -> [Task<Bool, any Error>] {
         var tasks: [Task<Bool, any Error>] = []
         for _ in 0..<count {
-            tasks.append(Task { try await pool.run { release.wait() } })
+            tasks.append(Task { try await pool.run { release.wait(timeout: holdFor) } })
         }
         #expect(await eventually { pool.statistics.running == count }, "the blockers never started")
         return tasks
@@ -66,7 +66,9 @@ struct ThreadPoolTests {
         let count = 50
         let pool = try ThreadPool(workers: 1, queueCapacity: count, whenFull: .reject, name: "fifo")
         let release = Gate()
-        let blockers = try await Self.occupyWorkers(pool, release: release, count: 1)
+        // The blocker must outlast all 50 submissions, which take minutes when a sanitizer
+        // build of the whole suite keeps the cooperative threads busy.
+        let blockers = try await Self.occupyWorkers(pool, release: release, count: 1, holdFor: .seconds(600))
         let order = LockedValue([Int]())
         var tasks: [Task<Int, any Error>] = []
         for index in 0..<count {
@@ -110,7 +112,9 @@ struct ThreadPoolTests {
     func waitWhenFull() async throws {
         let pool = try ThreadPool(workers: 1, queueCapacity: 2, whenFull: .wait, name: "wait")
         let release = Gate()
-        let blockers = try await Self.occupyWorkers(pool, release: release, count: 1)
+        // The blocker must outlast all 50 submissions, which take minutes when a sanitizer
+        // build of the whole suite keeps the cooperative threads busy.
+        let blockers = try await Self.occupyWorkers(pool, release: release, count: 1, holdFor: .seconds(600))
         let order = LockedValue([Int]())
         var tasks: [Task<Int, any Error>] = []
         for index in 0..<5 {
