@@ -289,28 +289,32 @@ public final class TLSConnection: @unchecked Sendable {
 final class IdleSweeper: @unchecked Sendable {
     /// How often the sweep runs.
     static let interval: Duration = .seconds(1)
+    /// The running sweepers by loop. An entry leaves when its loop stops, so a later loop
+    /// at the same address gets a new one. (No weak references: LeakSanitizer cannot see
+    /// the side tables they hang off an object's header, and reports them as leaks.)
     private static let registry = LockedValue<[ObjectIdentifier: IdleSweeper]>([:])
 
-    private weak var loop: Loop?
     private var waiting: [ObjectIdentifier: Unmanaged<TLSConnection>] = [:]
     private var sweeps: UInt64 = 1
 
-    private init(loop: Loop) { self.loop = loop }
+    private init() {}
 
     /// The sweeper of `loop`, started on first use.
     static func on(_ loop: Loop) -> IdleSweeper {
         registry.withLock { all in
             let id = ObjectIdentifier(loop)
-            if let existing = all[id], existing.loop === loop { return existing }
-            let sweeper = IdleSweeper(loop: loop)
+            if let existing = all[id] { return existing }
+            let sweeper = IdleSweeper()
             all[id] = sweeper
             // Untracked: it must not hold up a loop group's graceful shutdown; a stopped loop
             // ends its sleep with an error, and the task with it.
-            Task(executorPreference: loop) { [weak sweeper] in
+            Task(executorPreference: loop) {
                 while true {
-                    do { try await loop.sleep(for: IdleSweeper.interval) } catch { return }
-                    guard let sweeper else { return }
+                    do { try await loop.sleep(for: IdleSweeper.interval) } catch { break }
                     sweeper.sweep()
+                }
+                registry.withLock { all in
+                    if all[id] === sweeper { all[id] = nil }
                 }
             }
             return sweeper
