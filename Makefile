@@ -12,6 +12,8 @@
 #   make bench-micro   the ordo-one/benchmark micro benchmarks (Benchmarks/)
 #   make bench-echo    strata-echo (io_uring, epoll) vs SwiftNIO vs a C epoll echo, pinned, ratios
 #   make bench-http    strata-serve (when it exists) vs nginx, SwiftNIO, Hummingbird; wrk, pinned, ratios
+#   make bench-tls     HTTPS: strata-serve (once it has --tls-cert) vs nginx, SwiftNIO + swift-nio-ssl; keep-alive,
+#                      full/resumed handshakes, p99 under handshakes, idle bytes, mbedTLS cost in memory; pinned, ratios
 #   make bench-resp    strata-resp (when it exists) vs redis-server; redis-benchmark, pinned, ratios
 #   make bench         bench-http, bench-echo and bench-resp (tables into docs/benchmarks.md)
 
@@ -23,7 +25,7 @@ ABI := .build/debug/strata-abi
 # Darwin/FreeBSD use zig cc (PyPI) against its bundled SDK headers: see .ci/abi-verify.sh.
 CI_ABI_TARGETS := linux-gnu-x86_64 linux-gnu-aarch64 linux-gnu-armv7 linux-musl-x86_64 darwin-arm64 darwin-x86_64 freebsd-x86_64
 
-.PHONY: run audit fuzz build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-resp bench clean
+.PHONY: run audit fuzz build test test-sanitize abi-tools abi-generate abi-verify abi-mutation bench-micro bench-echo bench-http bench-tls bench-resp bench clean
 
 # CI runs each fuzzer for 60 s inside `make test`; `make fuzz` for longer.
 FUZZ_SECONDS ?= 300
@@ -100,6 +102,12 @@ bench-http:
 	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-http-server
 	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product hummingbird-server
 	Benchmarks/scripts/bench-http.sh
+
+bench-tls:
+	@.ci/deps.sh bench
+	@SWIFT=$(SWIFT) Benchmarks/scripts/build-main-product.sh strata-serve
+	cd Benchmarks && $(SWIFT) build -c release --scratch-path ../.build-bench --product nio-ssl-server
+	Benchmarks/scripts/bench-tls.sh
 
 bench-resp:
 	@.ci/deps.sh bench

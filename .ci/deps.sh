@@ -6,7 +6,7 @@ set -euo pipefail
 run_pkgs=(liburing-dev libmbedtls-dev gcc)
 test_pkgs=("${run_pkgs[@]}" musl-tools gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf redis-tools curl python3 python3-h11 python3-httpx python3-cryptography openssl gnutls-bin)
 abi_pkgs=("${test_pkgs[@]}" gcc-riscv64-linux-gnu gcc-i686-linux-gnu gcc-powerpc64le-linux-gnu gcc-s390x-linux-gnu)
-bench_pkgs=("${run_pkgs[@]}" wrk nginx-light redis-server redis-tools curl python3)
+bench_pkgs=("${run_pkgs[@]}" wrk nginx-light redis-server redis-tools curl python3 openssl libssl-dev)
 
 case "${1:-}" in
   run) want=("${run_pkgs[@]}") ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench-report.py: tables, raw JSON, SVG charts and docs for bench-http.sh / bench-resp.sh.
+"""bench-report.py: tables, raw JSON, SVG charts and docs for bench-http.sh / bench-resp.sh / bench-tls.sh.
 
 Reads the raw results the scripts write (one JSON object per line: a "meta" line, then one
 "run" line per server run) and
@@ -11,6 +11,11 @@ Reads the raw results the scripts write (one JSON object per line: a "meta" line
     (SVG_DIR/BENCH-SCENARIO.svg) and replaces the text between
     <!-- bench-BENCH:begin --> and <!-- bench-BENCH:end --> in the docs file with the
     tables and the charts (hand-written text around the markers stays as it is).
+
+With --bench tls (bench-tls.sh) the tables are the TLS ones (markdown_tls: a summary,
+one table per scenario, mbedtls-mem's in-memory handshake cost), there are no charts, and
+--docs alone updates the docs file. Its raw results hold, besides "meta" and "run" lines, a
+"meta-extra" line (merged into meta) and "lib" lines (mbedtls-mem, one per round).
 
 Standard library only (no plotting package).
 """
@@ -98,6 +103,8 @@ def load(raw):
             obj = json.loads(line)
             if obj.get("type") == "meta":
                 meta = obj
+            elif obj.get("type") == "meta-extra" and meta is not None:
+                meta.update({k: v for k, v in obj.items() if k != "type"})
             else:
                 runs.append(obj)
     if meta is None:
@@ -105,7 +112,12 @@ def load(raw):
     return meta, runs
 
 
-def summarize(meta, runs):
+HTTP_METRICS = ("rate", "p50_us", "p99_us", "cpu_us_per_req", "server_util", "hwm_kb",
+                "bytes_per_conn", "rss_before_kb", "rss_after_kb", "bytes_per_resp")
+PERCENTILES = ("p50_us", "p99_us", "hs_p50_us", "hs_p99_us")
+
+
+def summarize(meta, runs, metrics=HTTP_METRICS):
     """{scenario: {server: {metric: (median, min, max)}, plus 'fail', 'disturbed', 'n'}}"""
     out = {}
     for sc in meta["scenarios"]:
@@ -118,10 +130,9 @@ def summarize(meta, runs):
                      "disturbed": sum(1 for r in ok if r.get("disturbed") == 1),
                      "errors": sum(r.get("errors", 0) or 0 for r in ok),
                      "fail_reasons": [r.get("error", "") for r in rs if not r.get("ok")]}
-            for metric in ("rate", "p50_us", "p99_us", "cpu_us_per_req", "server_util", "hwm_kb",
-                           "bytes_per_conn", "rss_before_kb", "rss_after_kb", "bytes_per_resp"):
+            for metric in metrics:
                 vals = [r.get(metric) for r in ok]
-                if metric in ("p50_us", "p99_us"):
+                if metric in PERCENTILES:
                     # A percentile of 0 is no measurement (wrk 4.1's own walk returns 0 when it
                     # misses; the Lua scripts walk the histogram themselves): show no figure.
                     vals = [v if v and v > 0 else None for v in vals]
@@ -224,6 +235,216 @@ def markdown(bench, meta, summary, svg_rel=None):
     return "\n".join(lines).rstrip() + "\n"
 
 
+TLS_METRICS = HTTP_METRICS + (
+    "cpu_us_per_hs", "load_cpu", "handshakes", "resumed", "full", "client_cpu_us_per_hs",
+    "hs_rate", "hs_p50_us", "hs_p99_us", "hs_server_util", "bg_rate", "bg_errors", "p99_ratio",
+    "mb_server_us", "overhead")
+LIB_METRICS = ("full_server_us", "full_client_us", "resumed_server_us", "resumed_client_us", "setup_server_us",
+               "full_bytes_s2c", "full_bytes_c2s", "resumed_bytes_s2c", "resumed_bytes_c2s")
+
+
+def ratio_matrix(lines, names, rows, metrics):
+    """A matrix of ratios of medians, row ÷ column, one cell per pair (metrics: [(key, label)])."""
+    if len(names) < 2:
+        return
+    lines.append("")
+    lines.append("| ratio of medians, row ÷ column (%s) | %s |" % (" · ".join(m[1] for m in metrics), " | ".join(names)))
+    lines.append("|---|%s" % ("---:|" * len(names)))
+    for a in names:
+        cells = []
+        for b in names:
+            cells.append("—" if a == b else " · ".join(ratio(med(rows[a], m), med(rows[b], m)) for m, _ in metrics))
+        lines.append("| %s | %s |" % (a, " | ".join(cells)))
+
+
+def fail_lines(lines, names, rows):
+    fails = [(n, r) for n in names for r in rows[n]["fail_reasons"]]
+    if fails:
+        lines.append("")
+        for n, r in fails:
+            lines.append("- %s failed: %s" % (n, r))
+
+
+def markdown_tls(meta, runs):
+    """The TLS tables (bench-tls.sh): summary, one table per scenario, mbedtls-mem."""
+    server_runs = [r for r in runs if r.get("type", "run") == "run"]
+    lib_runs = [r for r in runs if r.get("type") == "lib" and r.get("ok")]
+    lib_fail = [r for r in runs if r.get("type") == "lib" and not r.get("ok")]
+    summary = summarize(meta, server_runs, TLS_METRICS)
+    lib = {m: stats([r.get(m) for r in lib_runs]) for m in LIB_METRICS}
+    names = [s["name"] for s in meta["servers"]]
+    scen = meta["scenarios"]
+    empty = {"n": 0, "fail": 0, "disturbed": 0, "errors": 0, "fail_reasons": []}
+
+    def row(sc, n):
+        return summary[sc][n] if sc in summary else empty
+
+    lines = []
+    lines.append("TLS benchmark, %s, commit %s. Machine: %d × %s, Linux %s, glibc %s, %s GB; %s; nginx %s with OpenSSL %s, "
+                 "swift-nio-ssl %s (BoringSSL), mbedTLS %s; wrk %s." % (
+                     meta["started"], meta["commit"], meta["cpus"], meta["cpu_model"], meta["kernel"], meta["glibc"],
+                     meta["mem_gb"], meta["swift"], meta["nginx"].replace("nginx/", ""), meta.get("openssl", "?"),
+                     meta.get("swift_nio_ssl", "?"), meta.get("mbedtls", "?"), meta["wrk"]))
+    lines.append("")
+    lines.append("TLS 1.2 only, ECDHE-ECDSA-AES128-GCM-SHA256, group P-256, one P-256 ECDSA certificate (generated per run), "
+                 "session tickets on, for every server. Server on CPU %d, load (wrk, tls-handshakes, tls-idle-conns; OpenSSL "
+                 "%s clients) on CPU %d; %d round(s) per server, interleaved; %s s measured after %s s warmup; medians, "
+                 "min–max in brackets. Server CPU: utime+stime of the server's processes over the measured run ÷ its "
+                 "requests or handshakes. Util: server CPU seconds per second (1.00 = its core is saturated); load CPU: the "
+                 "same for the handshake load generator (near 1.00 = the client, not the server, was the limit). Runs during "
+                 "which other processes used more than %s cores were repeated (up to %d times)." % (
+                     meta["server_cpu"], meta.get("openssl", "?"), meta["load_cpu"], meta["rounds"], meta["duration_s"],
+                     meta["warmup_s"], meta["quiet_max_cores"], meta["retries"]))
+    lines.append("")
+    for a in meta.get("absent", []):
+        lines.append("- Row absent: %s." % a)
+    if meta.get("absent"):
+        lines.append("")
+
+    # Summary: one row per server, the medians of every scenario.
+    lines.append("#### Summary")
+    lines.append("")
+    lines.append("| server | keep-alive req/s | full handshakes/s | server CPU µs per full handshake | runtime overhead "
+                 "(÷ mbedtls-mem server side) | resumed handshakes/s | server CPU µs per resumed handshake | "
+                 "p99 with ÷ without %s handshakes/s | bytes per idle TLS connection |" % group(meta.get("hs_rate", 200)))
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in names:
+        k, f, r, la, i = (row(sc, n) for sc in ("keepalive", "full", "resumed", "latency", "idle"))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            n, cell(k, "rate", fmt_rate), cell(f, "rate", fmt_rate), cell(f, "cpu_us_per_hs", fmt_cpu),
+            cell(f, "overhead", lambda v: "%.2f×" % v), cell(r, "rate", fmt_rate), cell(r, "cpu_us_per_hs", fmt_cpu),
+            cell(la, "p99_ratio", lambda v: "%.2f×" % v), cell(i, "bytes_per_conn", group)))
+    lines.append("")
+    lines.append("Runtime overhead: the server's CPU per full handshake over TCP ÷ the server side of an mbedTLS 2.28 "
+                 "handshake in memory (mbedtls-mem, run on the server's CPU right after each full-handshake run, so the "
+                 "pair sees the same machine; median of the rounds' ratios): what the server spends beyond the TLS "
+                 "library (sockets, kernel, event loop, HTTP). Issue 9's target is at most 1.15× for strata-serve, which "
+                 "terminates TLS with mbedTLS; nginx (OpenSSL) and nio-ssl (BoringSSL) use other libraries, so their ratio "
+                 "also holds the difference between the libraries.")
+    lines.append("")
+
+    if "keepalive" in scen:
+        rows = summary["keepalive"]
+        lines.append("#### Keep-alive HTTPS, 64 connections (wrk -t1 -c64)")
+        lines.append("")
+        lines.append("| server | req/s | p50 µs | p99 µs | server CPU µs/req | util | peak RSS MiB |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        for n in names:
+            e = rows[n]
+            u = med(e, "server_util")
+            h = e.get("hwm_kb")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                label(n, e, meta["rounds"]), cell(e, "rate", fmt_rate), cell(e, "p50_us", fmt_us), cell(e, "p99_us", fmt_us),
+                cell(e, "cpu_us_per_req", fmt_cpu), "%.2f" % u if u is not None else "—", fmt_mib(h[2]) if h else "—"))
+        ratio_matrix(lines, names, rows, [("rate", "req/s"), ("cpu_us_per_req", "CPU/req")])
+        fail_lines(lines, names, rows)
+        groups = []
+        for n in names:
+            got = sorted({r.get("open_group") for r in server_runs if r.get("scenario") == "keepalive"
+                          and r.get("server") == n and r.get("ok") and r.get("open_group") not in (None, "prime256v1")})
+            if got:
+                groups.append("- %s: wrk's 64 initial handshakes (its OpenSSL offers X25519 first) got the group %s, "
+                              "not P-256; the handshake scenarios offer P-256 only." % (n, ", ".join(map(str, got))))
+        if groups:
+            lines.append("")
+            lines.extend(groups)
+        lines.append("")
+
+    for sc, ttl, base_name in (
+            ("full", "Full handshakes (tls-handshakes, %s in flight; no session offered)", "full"),
+            ("resumed", "Resumed handshakes (tls-handshakes --resume, %s in flight; the first connection's session ticket)",
+             "resumed")):
+        if sc not in scen:
+            continue
+        rows = summary[sc]
+        lines.append("#### " + ttl % meta.get("hs_conns", 32))
+        lines.append("")
+        lines.append("| server | handshakes/s | resumed / all | server CPU µs per handshake | util | load CPU | "
+                     "handshake p50 µs | p99 µs | mbedtls-mem server side µs (%s, paired) | ratio |" % base_name)
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in names:
+            e = rows[n]
+            ok = [r for r in server_runs if r.get("scenario") == sc and r.get("server") == n and r.get("ok")]
+            tot = sum(r.get("handshakes", 0) or 0 for r in ok)
+            res = sum(r.get("resumed", 0) or 0 for r in ok)
+            u, lc = med(e, "server_util"), med(e, "load_cpu")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label(n, e, meta["rounds"]), cell(e, "rate", fmt_rate),
+                "%s / %s" % (group(res), group(tot)) if ok else "—", cell(e, "cpu_us_per_hs", fmt_cpu),
+                "%.2f" % u if u is not None else "—", "%.2f" % lc if lc is not None else "—",
+                cell(e, "p50_us", fmt_us), cell(e, "p99_us", fmt_us), cell(e, "mb_server_us", fmt_cpu),
+                cell(e, "overhead", lambda v: "%.2f×" % v)))
+        ratio_matrix(lines, names, rows, [("rate", "handshakes/s"), ("cpu_us_per_hs", "CPU/handshake")])
+        fail_lines(lines, names, rows)
+        lines.append("")
+
+    if "latency" in scen:
+        rows = summary["latency"]
+        lines.append("#### Latency of keep-alive requests with and without %s full handshakes/s "
+                     "(wrk -t1 -c64 --latency, wrk-paced.lua: %s ms between a response and the next request)" % (
+                         group(meta.get("hs_rate", 200)), meta.get("lat_delay_ms", 10)))
+        lines.append("")
+        lines.append("| server | req/s | p50 µs | p99 µs | handshakes/s behind | req/s | p50 µs | p99 µs | "
+                     "p99 with ÷ without | util without → with |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for n in names:
+            e = rows[n]
+            u0, u1 = med(e, "server_util"), med(e, "hs_server_util")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                label(n, e, meta["rounds"]), cell(e, "rate", fmt_rate), cell(e, "p50_us", fmt_us), cell(e, "p99_us", fmt_us),
+                cell(e, "bg_rate", fmt_rate), cell(e, "hs_rate", fmt_rate), cell(e, "hs_p50_us", fmt_us),
+                cell(e, "hs_p99_us", fmt_us), cell(e, "p99_ratio", lambda v: "%.2f×" % v),
+                "%.2f → %.2f" % (u0, u1) if u0 is not None and u1 is not None else "—"))
+        lines.append("")
+        lines.append("p99 with ÷ without: per round (both halves run on the same server process, one after the other), "
+                     "median of the rounds.")
+        bg_err = [(n, sum(r.get("bg_errors", 0) or 0 for r in server_runs
+                          if r.get("scenario") == "latency" and r.get("server") == n and r.get("ok"))) for n in names]
+        for n, k in bg_err:
+            if k:
+                lines.append("- %s: **%s background handshakes failed**." % (n, group(k)))
+        ratio_matrix(lines, names, rows, [("p99_us", "p99"), ("hs_p99_us", "p99 with handshakes")])
+        fail_lines(lines, names, rows)
+        lines.append("")
+
+    if "idle" in scen:
+        rows = summary["idle"]
+        lines.append("#### Idle TLS keep-alive connections: memory per connection (%s connections, tls-idle-conns)" %
+                     "{:,}".format(meta.get("idle_conns", 2000)))
+        lines.append("")
+        lines.append("| server | RSS before MiB | RSS after MiB | bytes per idle TLS connection |")
+        lines.append("|---|---:|---:|---:|")
+        for n in names:
+            e = rows[n]
+            lines.append("| %s | %s | %s | %s |" % (label(n, e, meta["rounds"]), cell(e, "rss_before_kb", fmt_mib),
+                                                cell(e, "rss_after_kb", fmt_mib), cell(e, "bytes_per_conn", group)))
+        ratio_matrix(lines, names, rows, [("bytes_per_conn", "bytes/conn")])
+        fail_lines(lines, names, rows)
+        lines.append("")
+
+    lines.append("#### mbedTLS 2.28 handshake in memory (mbedtls-mem; no sockets; %s full and %s resumed handshakes per "
+                 "round, CPU %d)" % (group(meta.get("mbedtls_full", 200)), group(meta.get("mbedtls_resumed", 2000)),
+                                     meta["server_cpu"]))
+    lines.append("")
+    lines.append("| handshake | server CPU µs | client CPU µs | bytes server → client | bytes client → server |")
+    lines.append("|---|---:|---:|---:|---:|")
+    res_ok = sum(r.get("resumed_ok", 0) or 0 for r in lib_runs)
+    res_n = sum(r.get("resumed_n", 0) or 0 for r in lib_runs)
+    lines.append("| full | %s | %s | %s | %s |" % (cell(lib, "full_server_us", fmt_cpu), cell(lib, "full_client_us", fmt_cpu),
+                                                 cell(lib, "full_bytes_s2c", group), cell(lib, "full_bytes_c2s", group)))
+    lines.append("| resumed (session ticket; %s of %s resumed) | %s | %s | %s | %s |" % (
+        group(res_ok), group(res_n), cell(lib, "resumed_server_us", fmt_cpu), cell(lib, "resumed_client_us", fmt_cpu),
+        cell(lib, "resumed_bytes_s2c", group), cell(lib, "resumed_bytes_c2s", group)))
+    lines.append("")
+    lines.append("Each side's CPU is CLOCK_THREAD_CPUTIME_ID around its own mbedtls_ssl_handshake_step calls; the client "
+                 "verifies the certificate chain and name. Server context set-up and free (mbedtls_ssl_setup, "
+                 "mbedtls_ssl_free), timed apart: %s µs." % cell(lib, "setup_server_us", fmt_cpu))
+    for r in lib_fail:
+        lines.append("- mbedtls-mem round %s failed: %s" % (r.get("round"), r.get("error", "")))
+    lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 COLORS = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b7791f", "#c53030", "#319795", "#4a5568"]
 
 
@@ -312,6 +533,19 @@ def update_docs(path, bench, block):
     os.replace(tmp, path)
 
 
+def write_outputs(a, meta, runs, md):
+    """The tables on stdout and into --md; every raw result into --json."""
+    sys.stdout.write(md)
+    os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
+    with open(a.md, "w") as f:
+        f.write(md)
+    with open(a.json + ".tmp", "w") as f:
+        json.dump({"meta": meta, "runs": runs}, f, indent=1)
+        f.write("\n")
+    os.replace(a.json + ".tmp", a.json)
+    print("bench-%s: tables: %s; raw results: %s" % (a.bench, a.md, a.json), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
@@ -322,18 +556,20 @@ def main():
     ap.add_argument("--svg-dir")
     a = ap.parse_args()
     meta, runs = load(a.raw)
+    if a.bench == "tls":
+        md = markdown_tls(meta, runs)
+        write_outputs(a, meta, runs, md)
+        if a.docs:
+            update_docs(a.docs, a.bench, md)
+            print("bench-tls: updated %s" % a.docs, file=sys.stderr)
+        else:
+            print("bench-tls: docs/benchmarks.md not updated (UPDATE_DOCS=1 to update it; the default when ROUNDS >= 3)",
+                  file=sys.stderr)
+        return
     summary = summarize(meta, runs)
     names = [s["name"] for s in meta["servers"]]
     md = markdown(a.bench, meta, summary)
-    sys.stdout.write(md)
-    os.makedirs(os.path.dirname(os.path.abspath(a.md)), exist_ok=True)
-    with open(a.md, "w") as f:
-        f.write(md)
-    with open(a.json + ".tmp", "w") as f:
-        json.dump({"meta": meta, "runs": runs}, f, indent=1)
-        f.write("\n")
-    os.replace(a.json + ".tmp", a.json)
-    print("bench-%s: tables: %s; raw results: %s" % (a.bench, a.md, a.json), file=sys.stderr)
+    write_outputs(a, meta, runs, md)
     if a.docs and a.svg_dir:
         os.makedirs(a.svg_dir, exist_ok=True)
         for sc in meta["scenarios"]:
