@@ -165,12 +165,16 @@ public final class TLSConnection: @unchecked Sendable {
     public func readPooled<R>(_ body: (UnsafeRawBufferPointer) -> R) async throws -> R? {
         try await onLoop {
             while true {
-                let step: ReadStep<R> = try withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 16) { buffer in
-                    switch try session.read(into: buffer) {
-                    case .bytes(let n): return .value(body(UnsafeRawBufferPointer(rebasing: buffer[..<n])))
-                    case .closed: return .closed
-                    case .wantRead: return .needInput
-                    }
+                // Decrypt into the loop's scratch buffer (this runs on the loop thread, with no
+                // suspension until `body` has returned). Not a temporary allocation: in an async
+                // function that comes from the task's allocator, whose slabs the connection's
+                // task would keep for its lifetime — 16 KiB per idle connection.
+                let buffer = sweeper.scratch
+                let step: ReadStep<R>
+                switch try session.read(into: buffer) {
+                case .bytes(let n): step = .value(body(UnsafeRawBufferPointer(rebasing: buffer[..<n])))
+                case .closed: step = .closed
+                case .wantRead: step = .needInput
                 }
                 switch step {
                 case .value(let r): return r
@@ -296,8 +300,14 @@ final class IdleSweeper: @unchecked Sendable {
 
     private var waiting: [ObjectIdentifier: Unmanaged<TLSConnection>] = [:]
     private var sweeps: UInt64 = 1
+    /// The loop's plaintext scratch buffer (one TLS record), used by every connection's
+    /// `readPooled` on the loop thread, one at a time; freed with the sweeper, which every
+    /// connection of the loop retains.
+    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
 
     private init() {}
+
+    deinit { scratch.deallocate() }
 
     /// The sweeper of `loop`, started on first use.
     static func on(_ loop: Loop) -> IdleSweeper {
