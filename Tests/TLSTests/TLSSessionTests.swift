@@ -107,6 +107,33 @@ import Testing
         #expect(try send(Array("after resumption".utf8), from: &client, to: &server) == Array("after resumption".utf8))
     }
 
+    /// The scheduling hint TLSConnection uses to keep cheap resumptions off the pool.
+    @Test func clientHelloTicketPeek() throws {
+        let serverConfig = try Self.server()
+        let clientConfig = try Self.client()
+        for expectTicket in [false, true] {
+            var server = try TLSSession(server: serverConfig)
+            var client = try TLSSession(client: clientConfig, serverName: "localhost")
+            _ = try client.handshake()
+            let hello = client.takeOutput()
+            server.feed(Array(hello.prefix(hello.count - 1)))
+            let partial = server.clientHelloPresentsTicket
+            #expect(!partial, "half a ClientHello is no evidence")
+            server.feed(Array(hello.suffix(1)))
+            let whole = server.clientHelloPresentsTicket
+            #expect(whole == expectTicket, "round with a cached session: \(expectTicket)")
+            client.feed(server.takeOutput())
+            #expect(runHandshake(client: &client, server: &server).completed)
+            let resumed = server.isResumed
+            #expect(resumed == expectTicket)
+            let after = server.clientHelloPresentsTicket
+            #expect(!after)
+        }
+        #expect(!ClientHelloPeek.presentsTicket(UnsafeBufferPointer(start: nil, count: 0)))
+        let garbage: [UInt8] = [22, 3, 3, 0, 200, 1, 0, 0, 196] + [UInt8](repeating: 0xFF, count: 40)
+        #expect(!garbage.withUnsafeBufferPointer { ClientHelloPeek.presentsTicket($0) })
+    }
+
     @Test func sniSelectsTheCertificate() throws {
         let serverConfig = try Self.server(sni: ["server2"])
         let clientConfig = try Self.client()

@@ -114,7 +114,12 @@ public final class TLSConnection: @unchecked Sendable {
                     while true {
                         let done: Bool
                         do {
-                            if let pool, session.bufferedInputCount > 0 {
+                            // Offload only the steps that cost milliseconds: those of a full
+                            // handshake. A resumption (a ticket in the ClientHello, then the
+                            // client's Finished) costs tens of microseconds, less than the
+                            // two thread hand-offs.
+                            if let pool, session.bufferedInputCount > 0, !session.isResumed,
+                               !session.clientHelloPresentsTicket {
                                 // The session is this task's alone while it waits here.
                                 done = try await pool.run { [self] in try self.session.handshake() }
                             } else {
