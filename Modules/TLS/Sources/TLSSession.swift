@@ -193,6 +193,9 @@ public struct TLSSession: ~Copyable {
     }
 
     deinit {
+        // mbedtls_ssl_free would zeroize both 16.7 KB buffers with memset, faulting in every
+        // page the connection never touched; dropping the pages wipes them just as well.
+        RecordBuffers.discard(ssl)
         mbedtls_ssl_free(ssl)
         ssl.deallocate()
     }
@@ -522,6 +525,21 @@ enum RecordBuffers {
         if madvise(p, length, MADV_DONTNEED) == 0 { return }
         #endif
         memset(p, 0, length)
+    }
+
+    /// Wipes (by dropping their pages) and frees both buffers before mbedtls_ssl_free, which
+    /// then skips them.
+    static func discard(_ ssl: UnsafeMutablePointer<mbedtls_ssl_context>) {
+        if let p = ssl.pointee.in_buf {
+            zero(UnsafeMutableRawPointer(p), inLength)
+            free(p)
+            ssl.pointee.in_buf = nil
+        }
+        if let p = ssl.pointee.out_buf {
+            zero(UnsafeMutableRawPointer(p), outLength)
+            free(p)
+            ssl.pointee.out_buf = nil
+        }
     }
 
     /// Returns both buffers' pages to the kernel (contents become zeros).
