@@ -65,6 +65,8 @@ public final class TLSEventsStream {
     private var session: TLSSession
     private let onEvent: (Event) -> Void
     private let receiveBuffer = IOBuffer(capacity: 16 * 1024)
+    /// Decrypted bytes, one record at a time (allocated once, not per completion).
+    private let plaintext = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
     private var receiving = false
     private var sending: IOBuffer?
     private var sendOffset = 0
@@ -73,6 +75,8 @@ public final class TLSEventsStream {
     private var timer: OperationID?
     private var finished = false
     private var announcedHandshake = false
+    private var advancing = false
+    private var passAgain = false
 
     /// A stream over `descriptor` (connected, nonblocking as Events requires), owned by
     /// `loop`'s thread from now on.
@@ -84,6 +88,8 @@ public final class TLSEventsStream {
         self.tokens = tokens
         self.onEvent = onEvent
     }
+
+    deinit { plaintext.deallocate() }
 
     /// Starts the handshake (a client sends its hello now) and its timer.
     public func start() {
@@ -154,6 +160,21 @@ public final class TLSEventsStream {
     /// Runs the session as far as the input allows, then sends its output and re-arms the
     /// receive.
     private func advance() {
+        // A callback may call write(), which advances again: the plaintext buffer is still
+        // being delivered then, so the inner call only asks for one more pass.
+        if advancing {
+            passAgain = true
+            return
+        }
+        advancing = true
+        defer { advancing = false }
+        repeat {
+            passAgain = false
+            advanceOnce()
+        } while passAgain && !finished
+    }
+
+    private func advanceOnce() {
         guard !finished else { return }
         do {
             if !session.isHandshakeComplete {
@@ -173,11 +194,9 @@ public final class TLSEventsStream {
                 let n = try pendingPlaintext.withUnsafeBytes { try session.write($0) }
                 pendingPlaintext.removeFirst(n)
             }
-            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
             readLoop: while !finished {
-                let r = try buffer.withUnsafeMutableBytes { try session.read(into: $0) }
-                switch r {
-                case .bytes(let n): buffer.withUnsafeBytes { onEvent(.plaintext(UnsafeRawBufferPointer(rebasing: $0[..<n]))) }
+                switch try session.read(into: plaintext) {
+                case .bytes(let n): onEvent(.plaintext(UnsafeRawBufferPointer(rebasing: plaintext[..<n])))
                 case .wantRead: break readLoop
                 case .closed:
                     try? session.close()

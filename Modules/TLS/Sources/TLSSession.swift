@@ -466,7 +466,7 @@ public struct TLSSession: ~Copyable {
             error.message = "certificate verification failed"
         }
         if error.kind == .verification {
-            error.reasons = io.verification.reasons(finalFlags: mbedtls_ssl_get_verify_result(ssl) == UInt32.max ? 0 : mbedtls_ssl_get_verify_result(ssl))
+            error.reasons = io.verification.reasons(finalFlags: flags == UInt32.max ? 0 : flags)
             if error.reasons.isEmpty && code == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE { error.reasons = ["no certificate was presented"] }
         }
         if (code == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE || code == MBEDTLS_ERR_SSL_CERTIFICATE_REQUIRED) && io.output.isEmpty {
